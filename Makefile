@@ -1,0 +1,55 @@
+# Two commands for a new user: `make run` (install and start the local stack) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build that lies on these machines; GPU images install their own (see deploy/).
+TORCH_SPEC ?= torch==2.13.0
+# Debian packages the test suite needs: speech synthesis for real audio, Redis for shared limits and jobs.
+APT_PACKAGES ?= espeak-ng redis-server
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev system-deps run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip setuptools wheel
+
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e '.[all]'
+	# rapidocr asks for the GUI build of OpenCV; the server uses the headless one, so its needs are in [vision].
+	$(PIP) install -q --no-deps rapidocr-onnxruntime==1.4.4
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-all
+	$(PIP) install -q -e '.[all,dev]'
+	touch $@
+
+install: $(VENV)/.installed-all
+
+install-dev: $(VENV)/.installed-dev system-deps
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
+
+run: install
+	$(PY) scripts/local_stack.py
+
+test: install-dev
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check servekit services gateway tests bench scripts
+
+bench: install-dev
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .run

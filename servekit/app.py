@@ -1,0 +1,78 @@
+"""The app factory every service builds on: errors, request ids, logs, metrics, health, limits, auth."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from servekit.context import install_request_context
+from servekit.errors import Unauthorized, register_error_handlers
+from servekit.logs import configure_logging
+from servekit.metrics import ServiceMetrics
+from servekit.settings import ServiceSettings
+
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+ReadyCheck = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def _always_ready() -> tuple[bool, dict[str, Any]]:
+    return True, {}
+
+
+def install_health(app: Flask, ready_check: ReadyCheck) -> None:
+    """``/healthz``: the process answers. ``/readyz``: models loaded and warmed up (503 until then)."""
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        ready, detail = ready_check()
+        return jsonify(status="ready" if ready else "not_ready", **detail), (200 if ready else 503)
+
+
+def install_internal_auth(app: Flask, token: str) -> None:
+    """Every route but health and metrics demands the shared internal token."""
+    expected = token.encode()
+
+    @app.before_request
+    def _check_token() -> None:
+        if request.path in OPEN_PATHS:
+            return
+        given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized("missing or wrong internal token", code="invalid_internal_token")
+
+
+def create_service_app(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    ready_check: ReadyCheck = _always_ready,
+) -> Flask:
+    """A Flask app with the kernel installed; the service adds its own blueprints."""
+    configure_logging(name, settings.log_level)
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["settings"] = settings
+    metrics = ServiceMetrics(name)
+    app.extensions["metrics"] = metrics
+    register_error_handlers(app)
+    install_request_context(app, settings.request_timeout_s)
+    if settings.internal_token and settings.require_internal_token:
+        install_internal_auth(app, settings.internal_token)
+    metrics.install(app)
+    install_health(app, ready_check)
+    return app
+
+
+def metrics_of(app: Flask) -> ServiceMetrics:
+    metrics: ServiceMetrics = app.extensions["metrics"]
+    return metrics

@@ -1,0 +1,131 @@
+"""A thin, torch-free HTTP client for service-to-service calls.
+
+Pooled connections, connect and read timeouts, the caller's request id and remaining deadline passed
+downstream, the internal token attached, and upstream errors relayed in the one JSON error shape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from flask import g, has_request_context
+from requests.adapters import HTTPAdapter
+
+from servekit.app import INTERNAL_TOKEN_HEADER
+from servekit.context import DEADLINE_HEADER, REQUEST_ID_HEADER
+from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
+
+
+class UpstreamError(ApiError):
+    """An error answered by another service, relayed with its status, code and message."""
+
+    def __init__(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        relay = {k: v for k, v in headers.items() if k.lower() in ("retry-after",)}
+        super().__init__(str(error.get("message") or f"upstream answered {status}"), param=error.get("param"),
+                         code=str(error.get("code") or "upstream_error"), headers=relay)
+        self.status = status
+        self.type = str(error.get("type") or ("server_error" if status >= 500 else "invalid_request_error"))
+
+
+class ServiceClient:
+    """Calls one upstream service; one instance per upstream, shared by all request threads."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        token: str | None = None,
+        connect_timeout_s: float = 2.0,
+        read_timeout_s: float = 60.0,
+        pool_size: int = 32,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def _headers(self, extra: Mapping[str, str] | None, budget_s: float) -> dict[str, str]:
+        headers = {DEADLINE_HEADER: str(int(budget_s * 1000))}
+        if self._token:
+            headers[INTERNAL_TOKEN_HEADER] = self._token
+        if has_request_context() and g.get("request_id"):
+            headers[REQUEST_ID_HEADER] = g.request_id
+        headers.update(extra or {})
+        return headers
+
+    def _budget(self, timeout_s: float | None) -> float:
+        budget = self.read_timeout_s if timeout_s is None else timeout_s
+        if has_request_context() and g.get("deadline") is not None:
+            budget = min(budget, g.deadline - time.monotonic())
+        if budget <= 0:
+            raise DeadlineExceeded(f"no time left to call the {self.name} service")
+        return budget
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        files: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> requests.Response:
+        """Send one request; raise the relayed error for a non-2xx answer."""
+        budget = self._budget(timeout_s)
+        try:
+            response = self._session.request(
+                method, self.base_url + path, json=json, data=data, files=files, params=params,
+                headers=self._headers(headers, budget),
+                timeout=(min(self.connect_timeout_s, budget), budget),
+            )
+        except requests.Timeout:
+            raise DeadlineExceeded(f"the {self.name} service did not answer in time") from None
+        except requests.ConnectionError:
+            raise UpstreamUnavailable(f"the {self.name} service is unreachable", code=f"{self.name}_unavailable") \
+                from None
+        if response.status_code >= 400:
+            raise self._error_from(response)
+        return response
+
+    def _error_from(self, response: requests.Response) -> ApiError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if response.status_code in (502, 504) and "error" not in body:
+            return UpstreamUnavailable(f"the {self.name} service is unreachable", code=f"{self.name}_unavailable")
+        return UpstreamError(response.status_code, body, response.headers)
+
+    def post_json(self, path: str, body: Any, *, timeout_s: float | None = None,
+                  headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("POST", path, json=body, timeout_s=timeout_s, headers=headers).json()
+
+    def get_json(self, path: str, *, timeout_s: float | None = None,
+                 params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, timeout_s=timeout_s, params=params).json()
+
+    def is_ready(self, timeout_s: float = 1.0) -> bool:
+        """Whether the upstream answers ``/readyz`` with 200 (never raises)."""
+        try:
+            response = self._session.get(self.base_url + "/readyz", timeout=(timeout_s, timeout_s))
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,59 @@
+"""Per-request context: the request id and the deadline, accepted from upstream and passed downstream."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Remaining time budget in milliseconds; relative, so that clocks of different hosts need not agree.
+DEADLINE_HEADER = "X-Request-Timeout-Ms"
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+log = logging.getLogger("servekit.access")
+
+
+def current_request_id() -> str | None:
+    return g.get("request_id")
+
+
+def remaining_s() -> float:
+    """Seconds left before this request's deadline."""
+    return max(0.0, g.deadline - time.monotonic())
+
+
+def install_request_context(app: Flask, default_timeout_s: float) -> None:
+    """Accept or make ``X-Request-ID``, set the deadline, echo the id and write one access log line."""
+
+    @app.before_request
+    def _begin() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.monotonic()
+        budget_s = default_timeout_s
+        header = request.headers.get(DEADLINE_HEADER)
+        if header:
+            try:
+                budget_s = min(budget_s, max(0.0, float(header) / 1000.0))
+            except ValueError:
+                pass
+        g.deadline = g.started + budget_s
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        if request.path not in ("/healthz", "/readyz", "/metrics"):
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 2),
+                },
+            )
+        return response

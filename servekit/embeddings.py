@@ -1,0 +1,59 @@
+"""The embedding response every encoder returns (OpenAI's shape plus the space id), built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from servekit.codecs import vector_to_base64
+from servekit.errors import InvalidInput
+
+EncodingFormat = Literal["float", "base64"]
+
+
+def shorten(vector: np.ndarray, dimensions: int | None) -> np.ndarray:
+    """Matryoshka-style truncation to ``dimensions``, renormalised to unit length."""
+    if dimensions is None or dimensions == vector.shape[-1]:
+        return vector
+    cut = vector[:dimensions]
+    norm = float(np.linalg.norm(cut))
+    return cut / norm if norm > 0 else cut
+
+
+def check_dimensions(dimensions: int | None, native: int, truncatable: bool, model: str) -> None:
+    """400 unless ``dimensions`` is the native size or the model was trained to be truncated."""
+    if dimensions is None or dimensions == native:
+        return
+    if not truncatable:
+        raise InvalidInput(f"model {model!r} only produces {native}-dimensional vectors", param="dimensions",
+                           code="unsupported_dimensions")
+    if not 1 <= dimensions <= native:
+        raise InvalidInput(f"dimensions must be between 1 and {native} for model {model!r}", param="dimensions",
+                           code="unsupported_dimensions")
+
+
+def embedding_response(
+    vectors: Sequence[np.ndarray],
+    *,
+    model: str,
+    space: str | None,
+    encoding_format: EncodingFormat = "float",
+    dimensions: int | None = None,
+    prompt_tokens: int = 0,
+) -> dict[str, Any]:
+    data = []
+    for index, vector in enumerate(vectors):
+        vec = shorten(np.asarray(vector, dtype=np.float32), dimensions)
+        embedding: Any = vector_to_base64(vec) if encoding_format == "base64" else vec.astype(float).tolist()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    size = len(shorten(np.asarray(vectors[0], dtype=np.float32), dimensions)) if vectors else 0
+    return {
+        "object": "list",
+        "model": model,
+        "space": space,
+        "dimensions": size,
+        "data": data,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }

@@ -1,0 +1,72 @@
+"""Run a service under gunicorn (threaded workers), configured from the service's own settings.
+
+``python -m servekit.serve text`` binds where ``TEXT_HOST``/``TEXT_PORT`` say, with ``TEXT_THREADS`` threads.
+One worker process per service instance: the models and the micro-batcher live in it, and request threads
+feed the batcher. Scale out with more instances (one per GPU), not more workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from servekit.models import import_object
+from servekit.settings import ServiceSettings
+
+# service name -> (settings class, app factory)
+SERVICES: dict[str, tuple[str, str]] = {
+    "text": ("services.text.settings:TextSettings", "services.text.app:create_app"),
+    "vision": ("services.vision.settings:VisionSettings", "services.vision.app:create_app"),
+    "audio": ("services.audio.settings:AudioSettings", "services.audio.app:create_app"),
+    "fusion": ("services.fusion.settings:FusionSettings", "services.fusion.app:create_app"),
+    "gateway": ("gateway.settings:GatewaySettings", "gateway.app:create_app"),
+}
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, factory: Any, settings: ServiceSettings, options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._factory(self._settings)
+
+
+def gunicorn_options(settings: ServiceSettings, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": settings.threads,
+        # Slow model loads happen in a background thread, so the worker never misses its heartbeat.
+        "timeout": max(60, int(settings.request_timeout_s * 2)),
+        "graceful_timeout": 30,
+        "keepalive": 30,
+        "accesslog": None,
+        "loglevel": settings.log_level.lower(),
+        "limit_request_line": 8190,
+    }
+    options.update(extra or {})
+    return options
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("service", choices=sorted(SERVICES))
+    args = parser.parse_args(argv)
+    settings_path, factory_path = SERVICES[args.service]
+    settings = import_object(settings_path)()
+    extra = settings.gunicorn_options() if hasattr(settings, "gunicorn_options") else None
+    _Server(import_object(factory_path), settings, gunicorn_options(settings, extra)).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Typed, frozen settings read from prefixed environment variables at app creation.
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix`` (``TEXT_``, ``VISION_``, ...).
+Values shared by the whole deployment (the internal token) use the ``POLYSERVE_`` prefix.
+Every field carries a description: ``python -m servekit.settings_doc`` prints the configuration reference.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ServiceSettings(BaseSettings):
+    """What every service and the gateway share: binding, limits, logging and service-to-service auth."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port the server listens on.")
+    threads: int = Field(16, ge=1, le=512, description="Request threads of the WSGI server; enough to fill a batch.")
+    log_level: LogLevel = Field("INFO", description="Log level of the JSON logs.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
+    request_timeout_s: float = Field(30.0, gt=0, description="Longest a request may wait for its result (504 after).")
+    internal_token: str | None = Field(
+        None,
+        validation_alias="POLYSERVE_INTERNAL_TOKEN",
+        description="Shared secret for service-to-service calls (header X-Internal-Token). "
+        "Unset disables the check; set it in every deployment. Read from POLYSERVE_INTERNAL_TOKEN.",
+    )
+    require_internal_token: bool = Field(
+        True, description="Whether this service demands the internal token (the gateway sets this false)."
+    )
+
+
+class ModelRuntimeSettings(ServiceSettings):
+    """Settings of a service that runs models: device, threads and the micro-batcher."""
+
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N.")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
+    fp16: bool = Field(True, description="Run in float16 on CUDA (always float32 on CPU).")
+    max_batch_size: int = Field(32, ge=1, le=4096, description="Most items one forward pass takes.")
+    max_wait_ms: float = Field(5.0, ge=0, description="Longest an item waits for others to fill its batch.")
+    queue_size: int = Field(1024, ge=1, description="Items waiting per model before new work is refused (503).")
+    max_items_per_request: int = Field(256, ge=1, description="Most inputs one request may carry.")
+    warmup: bool = Field(True, description="Run one forward pass per model before reporting ready.")

@@ -1,0 +1,6 @@
+"""Text backends by registry key; imported lazily, only when a configured model names them."""
+
+REGISTRY: dict[str, str] = {
+    "sentence-transformers": "services.text.backends.sentence:SentenceEmbedder",
+    "clip-text": "services.text.backends.clip:ClipTextEmbedder",
+}

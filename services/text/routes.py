@@ -1,0 +1,78 @@
+"""``POST /v1/embed`` and ``GET /v1/models`` of the text encoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from servekit.context import remaining_s
+from servekit.embeddings import EncodingFormat, check_dimensions, embedding_response
+from servekit.errors import InvalidInput
+from servekit.items import raise_first_failure
+from servekit.models import ModelPool
+from servekit.validation import parse_json
+from services.text.settings import TextSettings
+
+bp = Blueprint("text", __name__, url_prefix="/v1")
+
+
+class EmbedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    input: list[str] = Field(min_length=1)
+    encoding_format: EncodingFormat = "float"
+    dimensions: int | None = Field(None, ge=1)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def _pool() -> ModelPool:
+    pool: ModelPool = current_app.extensions["pool"]
+    return pool
+
+
+def _settings() -> TextSettings:
+    settings: TextSettings = current_app.extensions["settings"]
+    return settings
+
+
+def _check_texts(texts: list[str], settings: TextSettings) -> None:
+    if len(texts) > settings.max_items_per_request:
+        raise InvalidInput(f"at most {settings.max_items_per_request} inputs per request, got {len(texts)}",
+                           param="input", code="too_many_inputs")
+    for index, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
+        if len(text) > settings.max_chars_per_item:
+            raise InvalidInput(f"input[{index}] is longer than {settings.max_chars_per_item} characters",
+                               param=f"input[{index}]", code="input_too_long")
+
+
+@bp.post("/embed")
+def embed() -> Any:
+    request = parse_json(EmbedRequest)
+    settings = _settings()
+    _check_texts(request.input, settings)
+    pool = _pool()
+    name = request.model or pool.default_model("embed")
+    backend = pool.backend(name, "embed")
+    info = backend.info()
+    check_dimensions(request.dimensions, info["dimensions"], info["truncatable"], name)
+    results = pool.run(name, "embed", request.input, remaining_s())
+    raise_first_failure(results)
+    vectors = [vector for vector, _ in results]
+    tokens = sum(count for _, count in results)
+    return jsonify(embedding_response(vectors, model=name, space=backend.space,
+                                      encoding_format=request.encoding_format, dimensions=request.dimensions,
+                                      prompt_tokens=tokens))
+
+
+@bp.get("/models")
+def models() -> Any:
+    return jsonify(object="list", data=_pool().list_models())
