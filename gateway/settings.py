@@ -24,6 +24,11 @@ class GatewaySettings(ServiceSettings):
     fusion_url: str = Field("http://127.0.0.1:8004", description="Base URL of the fusion service.")
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an upstream service.")
     upstream_pool_size: int = Field(64, ge=1, description="Pooled connections per upstream service.")
+    max_embedding_inputs: int = Field(2048, ge=1, description="Most inputs one embeddings request may carry.")
+    embedding_chunk_size: int = Field(
+        64, ge=1, description="Inputs per upstream call; a larger request is split into parallel calls."
+    )
+    auth_disabled: bool = Field(False, description="Serve /v1 without API keys (local experiments only).")
     ready_requires: str = Field(
         "text", description="Comma-separated upstreams that must be ready for the gateway's /readyz to say ready."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -17,6 +18,21 @@ from requests.adapters import HTTPAdapter
 from servekit.app import INTERNAL_TOKEN_HEADER
 from servekit.context import DEADLINE_HEADER, REQUEST_ID_HEADER
 from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The request id and deadline of the request being served, captured so that calls made from other
+    threads (a parallel fan-out) still pass them downstream."""
+
+    request_id: str | None = None
+    deadline: float | None = None  # time.monotonic() value
+
+    @classmethod
+    def capture(cls) -> CallContext:
+        if not has_request_context():
+            return cls()
+        return cls(request_id=g.get("request_id"), deadline=g.get("deadline"))
 
 
 class UpstreamError(ApiError):
@@ -54,19 +70,19 @@ class ServiceClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
-    def _headers(self, extra: Mapping[str, str] | None, budget_s: float) -> dict[str, str]:
+    def _headers(self, extra: Mapping[str, str] | None, budget_s: float, context: CallContext) -> dict[str, str]:
         headers = {DEADLINE_HEADER: str(int(budget_s * 1000))}
         if self._token:
             headers[INTERNAL_TOKEN_HEADER] = self._token
-        if has_request_context() and g.get("request_id"):
-            headers[REQUEST_ID_HEADER] = g.request_id
+        if context.request_id:
+            headers[REQUEST_ID_HEADER] = context.request_id
         headers.update(extra or {})
         return headers
 
-    def _budget(self, timeout_s: float | None) -> float:
+    def _budget(self, timeout_s: float | None, context: CallContext) -> float:
         budget = self.read_timeout_s if timeout_s is None else timeout_s
-        if has_request_context() and g.get("deadline") is not None:
-            budget = min(budget, g.deadline - time.monotonic())
+        if context.deadline is not None:
+            budget = min(budget, context.deadline - time.monotonic())
         if budget <= 0:
             raise DeadlineExceeded(f"no time left to call the {self.name} service")
         return budget
@@ -82,13 +98,18 @@ class ServiceClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        context: CallContext | None = None,
     ) -> requests.Response:
-        """Send one request; raise the relayed error for a non-2xx answer."""
-        budget = self._budget(timeout_s)
+        """Send one request; raise the relayed error for a non-2xx answer.
+
+        ``context`` defaults to the current request's; pass a captured one when calling from another thread.
+        """
+        context = context or CallContext.capture()
+        budget = self._budget(timeout_s, context)
         try:
             response = self._session.request(
                 method, self.base_url + path, json=json, data=data, files=files, params=params,
-                headers=self._headers(headers, budget),
+                headers=self._headers(headers, budget, context),
                 timeout=(min(self.connect_timeout_s, budget), budget),
             )
         except requests.Timeout:
@@ -112,12 +133,12 @@ class ServiceClient:
         return UpstreamError(response.status_code, body, response.headers)
 
     def post_json(self, path: str, body: Any, *, timeout_s: float | None = None,
-                  headers: Mapping[str, str] | None = None) -> Any:
-        return self.request("POST", path, json=body, timeout_s=timeout_s, headers=headers).json()
+                  headers: Mapping[str, str] | None = None, context: CallContext | None = None) -> Any:
+        return self.request("POST", path, json=body, timeout_s=timeout_s, headers=headers, context=context).json()
 
-    def get_json(self, path: str, *, timeout_s: float | None = None,
-                 params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, timeout_s=timeout_s, params=params).json()
+    def get_json(self, path: str, *, timeout_s: float | None = None, params: Mapping[str, Any] | None = None,
+                 context: CallContext | None = None) -> Any:
+        return self.request("GET", path, timeout_s=timeout_s, params=params, context=context).json()
 
     def is_ready(self, timeout_s: float = 1.0) -> bool:
         """Whether the upstream answers ``/readyz`` with 200 (never raises)."""

@@ -1,0 +1,58 @@
+"""The public OpenAPI document, merged from one YAML fragment per area, and the interactive docs page."""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, jsonify, send_from_directory
+
+FRAGMENTS = Path(__file__).parent / "openapi"
+
+bp = Blueprint("openapi", __name__)
+
+_DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>polyserve API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
+</body></html>"""
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+@lru_cache(maxsize=1)
+def build_document() -> dict[str, Any]:
+    """base.yaml first, then every other fragment in name order."""
+    document: dict[str, Any] = yaml.safe_load((FRAGMENTS / "base.yaml").read_text())
+    for path in sorted(FRAGMENTS.glob("*.yaml")):
+        if path.name != "base.yaml":
+            _merge(document, yaml.safe_load(path.read_text()) or {})
+    return document
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Any:
+    return jsonify(build_document())
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    return Response(_DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/static/<path:filename>")
+def docs_static(filename: str) -> Response:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(swagger_ui_path, filename)

@@ -1,0 +1,105 @@
+"""``POST /v1/embeddings``: OpenAI's embeddings API over the text, vision and audio encoders.
+
+Large inputs are split into chunks sent to the encoder in parallel (they meet again in its micro-batcher);
+vectors travel from the encoder as base64 and are turned into floats only when the client asks for floats.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any, Literal
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.settings import GatewaySettings
+from gateway.upstreams import upstream
+from servekit.codecs import base64_to_vector
+from servekit.errors import ApiError, InvalidInput
+from servekit.fanout import fan_out
+from servekit.validation import parse_json
+
+bp = Blueprint("embeddings", __name__, url_prefix="/v1")
+
+Modality = Literal["text", "image", "audio"]
+UPSTREAM_OF: dict[str, str] = {"text": "text", "image": "vision", "audio": "audio"}
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+    modality: Modality = Field("text", description="What the input strings are: text, or base64 image/audio.")
+
+
+def _inputs(req: EmbeddingsRequest, limit: int) -> list[str]:
+    items = [req.input] if isinstance(req.input, str) else list(req.input)
+    if not items:
+        raise InvalidInput("input must not be empty", param="input", code="empty_input")
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidInput("token arrays are not supported: send the input as strings", param="input",
+                           code="unsupported_input")
+    if len(items) > limit:
+        raise InvalidInput(f"at most {limit} inputs per request, got {len(items)}", param="input",
+                           code="too_many_inputs")
+    for index, item in enumerate(items):
+        if not str(item).strip():
+            raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
+    return [str(item) for item in items]
+
+
+def _shift_error(error: ApiError, offset: int) -> ApiError:
+    """An upstream error about ``input[i]`` of a chunk names ``input[offset + i]`` of the whole request."""
+    if offset and error.param and error.param.startswith("input["):
+        index = int(error.param[6:].split("]", 1)[0])
+        error.message = error.message.replace(error.param, f"input[{index + offset}]")
+        error.param = f"input[{index + offset}]"
+    return error
+
+
+def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
+    client = upstream(UPSTREAM_OF[req.modality])
+    executor: Executor = current_app.extensions["executor"]
+    offsets = list(range(0, len(items), chunk))
+
+    def call(offset: int) -> Any:
+        body = {"model": req.model, "input": items[offset:offset + chunk], "encoding_format": "base64",
+                "dimensions": req.dimensions}
+        return lambda ctx: client.post_json("/v1/embed", body, context=ctx)
+
+    results = fan_out(executor, [call(offset) for offset in offsets])
+    for offset, result in zip(offsets, results, strict=True):
+        if isinstance(result, ApiError):
+            raise _shift_error(result, offset)
+        if isinstance(result, Exception):
+            raise result
+    return [r for r in results if isinstance(r, dict)]
+
+
+def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[dict[str, Any]], int]:
+    data, tokens = [], 0
+    for answer in answers:
+        tokens += int(answer.get("usage", {}).get("prompt_tokens", 0))
+        for item in answer["data"]:
+            vector: Any = item["embedding"]
+            if encoding_format == "float":
+                vector = base64_to_vector(vector).astype(np.float64).tolist()
+            data.append({"object": "embedding", "index": len(data), "embedding": vector})
+    return data, tokens
+
+
+@bp.post("/embeddings")
+def create_embeddings() -> Any:
+    settings: GatewaySettings = current_app.extensions["settings"]
+    req = parse_json(EmbeddingsRequest)
+    items = _inputs(req, settings.max_embedding_inputs)
+    answers = _embed_chunks(req, items, settings.embedding_chunk_size)
+    data, tokens = _render(answers, req.encoding_format)
+    first = answers[0]
+    return jsonify(object="list", data=data, model=first.get("model", req.model),
+                   usage={"prompt_tokens": tokens, "total_tokens": tokens})
