@@ -13,6 +13,7 @@ from servekit.errors import Unauthorized, register_error_handlers
 from servekit.logs import configure_logging
 from servekit.metrics import ServiceMetrics
 from servekit.settings import ServiceSettings
+from servekit.tracing import install_tracing
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -66,6 +67,7 @@ def create_service_app(
     app.extensions["metrics"] = metrics
     register_error_handlers(app)
     install_request_context(app, settings.request_timeout_s)
+    install_tracing(app, name)
     if settings.internal_token and settings.require_internal_token:
         install_internal_auth(app, settings.internal_token)
     metrics.install(app)

@@ -24,26 +24,26 @@ from servekit.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
-I = TypeVar("I")  # noqa: E741 - input item
-O = TypeVar("O")  # output item
+In = TypeVar("In")  # input item
+Out = TypeVar("Out")  # output item
 
-BatchFn = Callable[[list[I]], Sequence["O | Exception"]]
+BatchFn = Callable[[list[In]], Sequence["Out | Exception"]]
 
 
 @dataclass
-class _Pending(Generic[I, O]):
-    item: I
-    future: Future[O] = field(default_factory=Future)
+class _Pending(Generic[In, Out]):
+    item: In
+    future: Future[Out] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
-class MicroBatcher(Generic[I, O]):
+class MicroBatcher(Generic[In, Out]):
     """Collects items into batches for ``fn`` on one worker thread."""
 
     def __init__(
         self,
         name: str,
-        fn: BatchFn[I, O],
+        fn: BatchFn[In, Out],
         *,
         max_batch_size: int = 32,
         max_wait_s: float = 0.005,
@@ -58,16 +58,16 @@ class MicroBatcher(Generic[I, O]):
         self.max_wait_s = max_wait_s
         self.queue_size = queue_size
         self._metrics = metrics
-        self._queue: deque[_Pending[I, O]] = deque()
+        self._queue: deque[_Pending[In, Out]] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._worker = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._worker.start()
 
     # -- producer side -------------------------------------------------------------------------------
-    def submit(self, items: Sequence[I]) -> list[Future[O]]:
+    def submit(self, items: Sequence[In]) -> list[Future[Out]]:
         """Queue ``items`` together, or refuse them all with :class:`Overloaded`."""
-        pending = [_Pending[I, O](item) for item in items]
+        pending = [_Pending[In, Out](item) for item in items]
         with self._cond:
             if self._closed:
                 raise Overloaded(f"model {self.name} is shutting down")
@@ -80,11 +80,11 @@ class MicroBatcher(Generic[I, O]):
             self._cond.notify()
         return [p.future for p in pending]
 
-    def run(self, items: Sequence[I], timeout_s: float) -> list[O | Exception]:
+    def run(self, items: Sequence[In], timeout_s: float) -> list[Out | Exception]:
         """Submit and wait; per-item failures come back as exceptions in their slot."""
         futures = self.submit(items)
         deadline = time.monotonic() + timeout_s
-        results: list[O | Exception] = []
+        results: list[Out | Exception] = []
         try:
             for future in futures:
                 remaining = max(0.0, deadline - time.monotonic())
@@ -114,7 +114,7 @@ class MicroBatcher(Generic[I, O]):
         if self._metrics:
             self._metrics.set_queue_depth(self.name, len(self._queue))
 
-    def _take_batch(self) -> list[_Pending[I, O]]:
+    def _take_batch(self) -> list[_Pending[In, Out]]:
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
@@ -140,7 +140,7 @@ class MicroBatcher(Generic[I, O]):
                 continue
             self._run_batch(batch)
 
-    def _run_batch(self, batch: list[_Pending[I, O]]) -> None:
+    def _run_batch(self, batch: list[_Pending[In, Out]]) -> None:
         started = time.perf_counter()
         try:
             outputs = list(self._fn([p.item for p in batch]))
@@ -166,7 +166,7 @@ class MicroBatcher(Generic[I, O]):
             else:
                 pending.future.set_result(output)
 
-    def _run_single(self, pending: _Pending[I, O]) -> None:
+    def _run_single(self, pending: _Pending[In, Out]) -> None:
         try:
             outputs = list(self._fn([pending.item]))
             if len(outputs) != 1:
@@ -180,7 +180,7 @@ class MicroBatcher(Generic[I, O]):
         else:
             pending.future.set_result(output)
 
-    def _fail(self, pending: _Pending[I, O], exc: Exception) -> None:
+    def _fail(self, pending: _Pending[In, Out], exc: Exception) -> None:
         if not isinstance(exc, ApiError):
             log.error("inference failed in %s: %s", self.name, type(exc).__name__, exc_info=exc)
             exc = InferenceError(f"model {self.name} failed on this input")

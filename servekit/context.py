@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -37,10 +38,8 @@ def install_request_context(app: Flask, default_timeout_s: float) -> None:
         budget_s = default_timeout_s
         header = request.headers.get(DEADLINE_HEADER)
         if header:
-            try:
+            with contextlib.suppress(ValueError):
                 budget_s = min(budget_s, max(0.0, float(header) / 1000.0))
-            except ValueError:
-                pass
         g.deadline = g.started + budget_s
 
     @app.after_request

@@ -3,6 +3,7 @@ and the whole fan-out is bounded by that one deadline, so timeouts never stack u
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import TypeVar
@@ -16,7 +17,8 @@ def fan_out(executor: Executor, calls: Sequence[Callable[[CallContext], T]]) -> 
     """Run ``calls`` concurrently, each given the captured :class:`CallContext`; results in call order,
     a failed call's exception in its slot."""
     context = CallContext.capture()
-    futures = [executor.submit(call, context) for call in calls]
+    # Each call runs in a copy of this thread's context vars, so the trace of the request follows it.
+    futures = [executor.submit(contextvars.copy_context().run, call, context) for call in calls]
     results: list[T | Exception] = []
     for future in futures:
         try:

@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
         None,
         validation_alias="POLYSERVE_INTERNAL_TOKEN",
         description="Shared secret for service-to-service calls (header X-Internal-Token). "
-        "Unset disables the check; set it in every deployment. Read from POLYSERVE_INTERNAL_TOKEN.",
+        "Unset disables the check; set it in every deployment.",
     )
     require_internal_token: bool = Field(
         True, description="Whether this service demands the internal token (the gateway sets this false)."

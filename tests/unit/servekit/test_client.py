@@ -16,7 +16,6 @@ from servekit.settings import ServiceSettings
 from tests.support.inprocess import serve_app
 from tests.support.processes import free_port
 
-
 IN_FLIGHT = {"now": 0, "max": 0}
 IN_FLIGHT_LOCK = threading.Lock()
 

@@ -1,0 +1,54 @@
+"""The three ways a file reaches an endpoint, read the same way by services and the gateway (no torch).
+
+Multipart ``file`` parts with form fields, a raw body whose Content-Type names the media, or JSON (the caller
+handles JSON itself). Each helper turns a malformed request into the matching clear 4xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from servekit.errors import InvalidInput, UnsupportedMediaType
+
+FILE_FIELDS = ("file", "file[]")
+
+
+def is_multipart() -> bool:
+    return request.mimetype == "multipart/form-data"
+
+
+def is_raw_media(major: str) -> bool:
+    """Whether the body is the media itself (``image/*``, ``audio/*``...)."""
+    return (request.mimetype or "").startswith(f"{major}/")
+
+
+def uploaded_files() -> list[FileStorage]:
+    """Every ``file`` (or ``file[]``) part, in order; 400 when there is none."""
+    parts = [part for name in FILE_FIELDS for part in request.files.getlist(name)]
+    if not parts:
+        raise InvalidInput("multipart request has no 'file' part", param="file", code="missing_file")
+    return parts
+
+
+def field_values(fields: MultiDict[str, str]) -> dict[str, Any]:
+    """Form or query fields as a dict; a field given several times stays a list."""
+    return {key: values[0] if len(values) == 1 else values for key, values in fields.lists()}
+
+
+def raw_body() -> bytes:
+    """The whole body; 400 when it is empty."""
+    data = request.get_data(cache=False)
+    if not data:
+        raise InvalidInput("request body is empty", param="body", code="empty_input")
+    return data
+
+
+def unsupported_media(major: str, json_field: str) -> UnsupportedMediaType:
+    """The 415 that names the accepted request forms."""
+    return UnsupportedMediaType(
+        f"unsupported Content-Type {request.mimetype or 'none'}: send multipart/form-data with 'file' parts, "
+        f"application/json with '{json_field}' (base64 or data URIs), or the file itself as {major}/*"
+    )

@@ -1,0 +1,119 @@
+"""The offline defaults with their real weights: EfficientNet-Lite0 (labels, features) and RapidOCR."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from servekit.device import Placement
+from servekit.models import ModelSpec
+from services.vision.backends.efficientnet import EfficientNetLite
+from services.vision.backends.rapidocr import RapidOcrReader, reading_rows
+from services.vision.jobs import ImageJob, TextLine
+from services.vision.labels import load_labels
+from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
+from tests.vision_fixtures import photo_png, render_text
+
+CPU = Placement("cpu", "float32")
+
+
+def photo(name: str) -> Image.Image:
+    return Image.open(io.BytesIO(photo_png(name))).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def efficientnet() -> EfficientNetLite:
+    backend = EfficientNetLite(EFFICIENTNET_LITE0, CPU)
+    backend.load()
+    return backend
+
+
+@pytest.fixture(scope="module")
+def ocr() -> RapidOcrReader:
+    backend = RapidOcrReader(RAPIDOCR, CPU)
+    backend.load()
+    return backend
+
+
+def test_shipped_imagenet_names_are_the_thousand_classes_in_order() -> None:
+    labels = load_labels()
+    assert len(labels) == len(set(labels)) == 1000
+    assert (labels[0], labels[285], labels[967], labels[968], labels[999]) == (
+        "tench", "Egyptian cat", "espresso", "cup", "toilet tissue")
+
+
+def test_chelsea_is_a_cat(efficientnet: EfficientNetLite) -> None:
+    labels = efficientnet.classify([ImageJob(photo("chelsea"), top_k=3)])[0]
+    assert len(labels) == 3 and any("cat" in item.label for item in labels)
+    assert "cat" in labels[0].label
+    assert labels[0].score > labels[1].score > labels[2].score > 0
+
+
+def test_coffee_is_espresso_or_a_cup(efficientnet: EfficientNetLite) -> None:
+    labels = efficientnet.classify([ImageJob(photo("coffee"), top_k=3)])[0]
+    assert {"espresso", "cup"} & {item.label for item in labels}
+
+
+def test_a_batch_answers_like_single_images(efficientnet: EfficientNetLite) -> None:
+    jobs = [ImageJob(photo("chelsea"), top_k=2), ImageJob(photo("coffee"), top_k=4)]
+    together = efficientnet.classify(jobs)
+    alone = [efficientnet.classify([job])[0] for job in jobs]
+    assert [len(labels) for labels in together] == [2, 4]
+    for batch_labels, single_labels in zip(together, alone, strict=True):
+        assert [item.label for item in batch_labels] == [item.label for item in single_labels]
+        assert np.allclose([item.score for item in batch_labels], [item.score for item in single_labels],
+                           atol=1e-5)
+
+
+def test_features_find_the_same_photo_again(efficientnet: EfficientNetLite) -> None:
+    cat, coffee = photo("chelsea"), photo("coffee")
+    recompressed = Image.open(io.BytesIO(_jpeg(cat.resize((200, 150))))).convert("RGB")
+    vectors = efficientnet.embed([ImageJob(cat), ImageJob(recompressed), ImageJob(coffee)])
+    assert all(vector.shape == (efficientnet.dimensions,) for vector in vectors)
+    assert np.allclose([np.linalg.norm(v) for v in vectors], 1.0, atol=1e-5)
+    same, other = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert same > 0.8 and same > other + 0.2
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def test_ocr_reads_a_rendered_sentence(ocr: RapidOcrReader) -> None:
+    result = ocr.ocr([ImageJob(render_text(["Hello World 2026"]))])[0]
+    assert result.text == "Hello World 2026"
+    line = result.lines[0]
+    assert line.confidence > 0.8 and len(line.box) == 4
+    xs, ys = [p[0] for p in line.box], [p[1] for p in line.box]
+    assert 0 <= min(xs) < max(xs) and 0 <= min(ys) < max(ys)
+
+
+def test_ocr_keeps_the_reading_order_of_several_lines(ocr: RapidOcrReader) -> None:
+    result = ocr.ocr([ImageJob(render_text(["The quick brown fox", "jumps over the lazy dog"]))])[0]
+    assert result.text.splitlines() == ["The quick brown fox", "jumps over the lazy dog"]
+
+
+def test_ocr_of_a_blank_image_is_empty(ocr: RapidOcrReader) -> None:
+    result = ocr.ocr([ImageJob(Image.new("RGB", (1, 1), "white"))])[0]
+    assert (result.text, result.lines) == ("", [])
+
+
+def test_words_on_one_row_are_joined_left_to_right() -> None:
+    def line(text: str, x: float, y: float) -> TextLine:
+        return TextLine(text, 0.9, [[x, y], [x + 50, y], [x + 50, y + 20], [x, y + 20]])
+
+    rows = reading_rows([line("fox", 200, 52), line("below", 0, 100), line("quick", 0, 50)])
+    assert [[item.text for item in row] for row in rows] == [["quick", "fox"], ["below"]]
+
+
+def test_classifier_refuses_a_label_file_of_the_wrong_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    spec = ModelSpec(**{**EFFICIENTNET_LITE0.model_dump(), "options": {"labels": str(labels)}})
+    with pytest.raises(ValueError, match="2 labels"):
+        EfficientNetLite(spec, CPU).load()
