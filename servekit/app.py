@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 
 from servekit.context import install_request_context
 from servekit.errors import Unauthorized, register_error_handlers
 from servekit.logs import configure_logging
 from servekit.metrics import ServiceMetrics
-from servekit.settings import ServiceSettings
+from servekit.settings import ModelRuntimeSettings, ServiceSettings
 from servekit.tracing import install_tracing
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
@@ -73,6 +73,34 @@ def create_service_app(
     metrics.install(app)
     install_health(app, ready_check)
     return app
+
+
+def create_model_service(
+    name: str,
+    settings: ModelRuntimeSettings,
+    registry: Mapping[str, str],
+    blueprints: Sequence[Blueprint],
+    *,
+    load_in_background: bool = True,
+) -> Flask:
+    """A model-serving app: the kernel, a :class:`ModelPool` of the configured models (ready once loaded and
+    warmed up) and the service's blueprints."""
+    from servekit.models import ModelPool
+
+    pool_ref: list[ModelPool] = []
+    app = create_service_app(name, settings, ready_check=lambda: pool_ref[0].ready_check())
+    pool = ModelPool(settings.models, registry, settings, metrics_of(app))  # type: ignore[attr-defined]
+    pool_ref.append(pool)
+    app.extensions["pool"] = pool
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    pool.start(background=load_in_background)
+    return app
+
+
+def current_settings() -> Any:
+    """The settings object of the app serving the current request."""
+    return current_app.extensions["settings"]
 
 
 def metrics_of(app: Flask) -> ServiceMetrics:

@@ -6,11 +6,28 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from servekit.codecs import vector_to_base64
 from servekit.errors import InvalidInput
 
 EncodingFormat = Literal["float", "base64"]
+
+
+class EmbedRequest(BaseModel):
+    """The body of every encoder's ``POST /v1/embed``: one input or many (text, or base64 image/audio)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    input: list[str] = Field(min_length=1)
+    encoding_format: EncodingFormat = "float"
+    dimensions: int | None = Field(None, ge=1)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 def shorten(vector: np.ndarray, dimensions: int | None) -> np.ndarray:

@@ -89,6 +89,14 @@ class ModelBackend(ABC):
                 time.perf_counter() - started)
 
 
+def current_pool() -> ModelPool:
+    """The model pool of the app serving the current request."""
+    from flask import current_app
+
+    pool: ModelPool = current_app.extensions["pool"]
+    return pool
+
+
 def import_object(path: str) -> Any:
     """``package.module:Name`` -> the object; backends are imported only when configured."""
     module_name, _, attr = path.partition(":")

@@ -4,42 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from flask import Blueprint, jsonify
 
+from servekit.app import current_settings
 from servekit.context import remaining_s
-from servekit.embeddings import EncodingFormat, check_dimensions, embedding_response
+from servekit.embeddings import EmbedRequest, check_dimensions, embedding_response
 from servekit.errors import InvalidInput
 from servekit.items import raise_first_failure
-from servekit.models import ModelPool
+from servekit.models import current_pool
 from servekit.validation import parse_json
 from services.text.settings import TextSettings
 
 bp = Blueprint("text", __name__, url_prefix="/v1")
-
-
-class EmbedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = None
-    input: list[str] = Field(min_length=1)
-    encoding_format: EncodingFormat = "float"
-    dimensions: int | None = Field(None, ge=1)
-
-    @field_validator("input", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-
-def _pool() -> ModelPool:
-    pool: ModelPool = current_app.extensions["pool"]
-    return pool
-
-
-def _settings() -> TextSettings:
-    settings: TextSettings = current_app.extensions["settings"]
-    return settings
 
 
 def _check_texts(texts: list[str], settings: TextSettings) -> None:
@@ -57,9 +33,9 @@ def _check_texts(texts: list[str], settings: TextSettings) -> None:
 @bp.post("/embed")
 def embed() -> Any:
     request = parse_json(EmbedRequest)
-    settings = _settings()
+    settings: TextSettings = current_settings()
     _check_texts(request.input, settings)
-    pool = _pool()
+    pool = current_pool()
     name = request.model or pool.default_model("embed")
     backend = pool.backend(name, "embed")
     info = backend.info()
@@ -75,4 +51,4 @@ def embed() -> Any:
 
 @bp.get("/models")
 def models() -> Any:
-    return jsonify(object="list", data=_pool().list_models())
+    return jsonify(object="list", data=current_pool().list_models())

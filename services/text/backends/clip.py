@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from servekit.models import resolve_source
+from servekit.towers import tower_config
 from services.text.backends.base import TextTower
 
 
@@ -18,7 +19,8 @@ class ClipTextEmbedder(TextTower):
 
         source = resolve_source(self.spec.source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        model = CLIPTextModelWithProjection.from_pretrained(source, dtype=self.placement.dtype)
+        model = CLIPTextModelWithProjection.from_pretrained(
+            source, config=tower_config(source, "text_config"), dtype=self.placement.dtype)
         self.model = model.to(self.placement.device).eval()
         self.max_length = int(self.model.config.max_position_embeddings)
         self.dimensions = int(self.model.config.projection_dim)
