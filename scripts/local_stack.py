@@ -6,26 +6,28 @@ the key printed here keeps working. Values already set in the environment win ov
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV_FILE = ROOT / ".run" / "local.env"
+DEFAULT_ENV_FILE = ROOT / ".run" / "local.env"
 
 
-def ensure_env_file() -> dict[str, str]:
-    if not ENV_FILE.exists():
-        ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
-        ENV_FILE.write_text(
+def ensure_env_file(env_file: Path) -> dict[str, str]:
+    """Read the local secrets, writing fresh ones first if there are none yet."""
+    if not env_file.exists():
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text(
             f"POLYSERVE_INTERNAL_TOKEN={secrets.token_urlsafe(32)}\n"
             f"GATEWAY_API_KEYS=sk-local-{secrets.token_urlsafe(24)}\n"
             "HF_HUB_OFFLINE=1\n"
         )
-        ENV_FILE.chmod(0o600)
+        env_file.chmod(0o600)
     values = {}
-    for line in ENV_FILE.read_text().splitlines():
+    for line in env_file.read_text().splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
@@ -33,7 +35,10 @@ def ensure_env_file() -> dict[str, str]:
 
 
 def main() -> None:
-    values = {**ensure_env_file(), **{k: v for k, v in os.environ.items() if k.startswith(
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="where the local secrets live")
+    args = parser.parse_args()
+    values = {**ensure_env_file(args.env_file), **{k: v for k, v in os.environ.items() if k.startswith(
         ("POLYSERVE_", "GATEWAY_", "TEXT_", "VISION_", "AUDIO_", "FUSION_"))}}
     os.environ.update(values)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

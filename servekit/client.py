@@ -39,7 +39,8 @@ class UpstreamError(ApiError):
     """An error answered by another service, relayed with its status, code and message."""
 
     def __init__(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        found = body.get("error")
+        error: Mapping[str, Any] = found if isinstance(found, dict) else {}
         relay = {k: v for k, v in headers.items() if k.lower() in ("retry-after",)}
         super().__init__(str(error.get("message") or f"upstream answered {status}"), param=error.get("param"),
                          code=str(error.get("code") or "upstream_error"), headers=relay)

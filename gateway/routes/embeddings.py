@@ -82,7 +82,8 @@ def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[
 
 
 def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[dict[str, Any]], int]:
-    data, tokens = [], 0
+    data: list[dict[str, Any]] = []
+    tokens = 0
     for answer in answers:
         tokens += int(answer.get("usage", {}).get("prompt_tokens", 0))
         for item in answer["data"]:
