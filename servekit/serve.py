@@ -53,6 +53,8 @@ def gunicorn_options(settings: ServiceSettings, extra: dict[str, Any] | None = N
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
         "limit_request_line": 8190,
+        # No control socket: containers run with read-only root filesystems and nothing uses it.
+        "control_socket_disable": True,
     }
     options.update(extra or {})
     return options
