@@ -1,4 +1,8 @@
-"""The gateway: the one public entry point (authentication, validation, routing, errors, API docs)."""
+"""The gateway: the one public entry point (authentication, validation, routing, errors, API docs).
+
+Every request passes, in this order: the kernel (request id, deadline, metrics, tracing), authentication and
+the route's scope, the rate limiter, the result cache, then the route.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ from typing import Any
 
 from flask import Flask
 
-from gateway.auth import ApiKeyStore, install_api_key_auth, load_keys
+from gateway.auth import build_authenticator, install_auth
+from gateway.cache import install_result_cache
+from gateway.cache_store import build_store
+from gateway.jobs import install_jobs
+from gateway.limits import install_rate_limits
 from gateway.openapi_doc import bp as openapi_bp
-from gateway.routes import audio, embeddings, fusion, images, models
+from gateway.routes import admin, audio, embeddings, fusion, images, models
 from gateway.settings import GatewaySettings
 from gateway.upstreams import build_upstreams
 from servekit.app import create_service_app
 from servekit.client import ServiceClient
 
-BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, fusion.bp, openapi_bp)
+BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, fusion.bp, admin.bp, openapi_bp)
 
 
 def _ready_check(settings: GatewaySettings, clients: dict[str, ServiceClient]) -> Any:
@@ -38,7 +46,11 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app.extensions["executor"] = executor
     atexit.register(executor.shutdown, wait=False)
     if not settings.auth_disabled:
-        install_api_key_auth(app, ApiKeyStore(load_keys(settings)))
+        install_auth(app, build_authenticator(settings))
+    install_rate_limits(app, settings)
+    if settings.cache_enabled:
+        install_result_cache(app, settings, build_store(settings))
+    install_jobs(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+import limits
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servekit.settings import ServiceSettings
@@ -17,7 +20,56 @@ class GatewaySettings(ServiceSettings):
     request_timeout_s: float = Field(60.0, gt=0, description="Deadline of a public request, passed downstream.")
     require_internal_token: bool = Field(False, description="The gateway is public: clients use API keys instead.")
     api_keys: str = Field("", description="Comma-separated API keys accepted in `Authorization: Bearer <key>`.")
-    api_keys_file: str | None = Field(None, description="File with one API key per line (# comments allowed).")
+    api_keys_file: str | None = Field(
+        None, description="File with one API key per line, optionally followed by its scopes separated by spaces "
+        "(`sk-abc embeddings images`); # starts a comment.")
+    api_key_default_scopes: str = Field(
+        "*", description="Scopes of an API key listed without scopes (space-separated; `*` means every scope).")
+    jwt_jwks_file: str | None = Field(None, description="JWKS file (RS256/ES256 public keys) that verifies OAuth2 "
+                                      "bearer tokens (JWT).")
+    jwt_jwks_url: str | None = Field(None, description="JWKS URL of the identity provider (keys cached).")
+    jwt_jwks_cache_s: int = Field(300, ge=1, description="How long keys fetched from the JWKS URL are kept.")
+    jwt_hs256_secret: SecretStr | None = Field(
+        None, min_length=32, description="Shared secret for HS256 tokens, at least 32 characters (simple setups; "
+        "prefer a JWKS with RS256/ES256).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim of bearer tokens (unset: not checked).")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim of bearer tokens (unset: not checked).")
+    jwt_algorithms: str = Field("RS256,ES256", description="Asymmetric algorithms accepted with JWKS keys "
+                                "(HS256 is added when a secret is set).")
+    jwt_leeway_s: float = Field(30.0, ge=0, le=600, description="Clock skew allowed on exp/nbf/iat, in seconds.")
+    redis_url: str | None = Field(
+        None, description="Redis shared by gateway replicas (redis://host:6379/0): rate-limit counters, the "
+        "result cache and the job queue. Unset: limits and cache in memory, jobs unavailable.")
+    rate_limits_enabled: bool = Field(True, description="Apply rate limits per caller and route.")
+    rate_limit_default: str = Field(
+        "6000/minute", description="Limit of every /v1 route per caller (key or token subject), in the `limits` "
+        "notation (`100/minute;10/second`).")
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict, description='JSON map of route rule to limit, overriding the default for that route '
+        'and those under it, e.g. {"/v1/embeddings": "120/minute", "/v1/jobs": "10/minute"}.')
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = Field(
+        "fixed-window", description="Counting strategy of the `limits` library.")
+    cache_enabled: bool = Field(True, description="Serve repeated requests from the result cache.")
+    cache_routes: list[str] = Field(
+        default_factory=lambda: ["/v1/embeddings", "/v1/images/captions", "/v1/images/classifications",
+                                 "/v1/images/ocr", "/v1/audio/transcriptions"],
+        description="JSON list of POST routes whose successful answers are cached.")
+    cache_ttl_s: int = Field(3600, ge=1, description="How long a cached result is kept, in seconds.")
+    cache_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="Size bound of the in-memory cache (least recently used entries "
+        "leave first); with Redis, bound it there (maxmemory + allkeys-lru).")
+    cache_max_entry_bytes: int = Field(8 * 1024 * 1024, ge=1, description="Largest answer that is cached.")
+    cache_version_ttl_s: float = Field(
+        30.0, gt=0, description="How long an upstream's model list (the model version in cache keys) is trusted.")
+    cache_per_caller: bool = Field(
+        False, description="Keep each caller's cached results apart (no cross-tenant hits, at a lower hit rate).")
+    jobs_queue: str = Field("polyserve-jobs", description="Name of the Redis queue of asynchronous jobs.")
+    job_timeout_s: float = Field(3600.0, gt=0, description="Longest one asynchronous job may run.")
+    job_result_ttl_s: int = Field(86400, ge=1, description="How long a job's result (or failure) is kept.")
+    job_max_body_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="Largest job submission accepted (413 above).")
+    tls_cert_file: str | None = Field(None, description="PEM certificate chain: serve HTTPS (needs the key too).")
+    tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
     text_url: str = Field("http://127.0.0.1:8001", description="Base URL of the text encoder service.")
     vision_url: str = Field("http://127.0.0.1:8002", description="Base URL of the vision encoder service.")
     audio_url: str = Field("http://127.0.0.1:8003", description="Base URL of the audio encoder service.")
@@ -32,3 +84,28 @@ class GatewaySettings(ServiceSettings):
     ready_requires: str = Field(
         "text", description="Comma-separated upstreams that must be ready for the gateway's /readyz to say ready."
     )
+
+    @field_validator("rate_limit_default")
+    @classmethod
+    def _limit_parses(cls, value: str) -> str:
+        limits.parse_many(value)  # a ValueError names the bad string at startup, not at the first request
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for limit in value.values():
+            limits.parse_many(limit)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GatewaySettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE must be set together")
+        return self
+
+    def gunicorn_options(self) -> dict[str, Any]:
+        """HTTPS when a certificate and key are configured; plain HTTP otherwise (or behind a TLS ingress)."""
+        if not self.tls_cert_file:
+            return {}
+        return {"certfile": self.tls_cert_file, "keyfile": self.tls_key_file}

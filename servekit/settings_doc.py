@@ -40,8 +40,12 @@ def _default(settings_cls: type[BaseSettings], field_name: str) -> str:
     return f"`{text}`" if text else '`""`'
 
 
-def service_table(name: str) -> str:
-    settings_cls = import_object(SERVICES[name][0])
+# Settings every service reads besides its own (title -> settings class).
+SHARED: dict[str, str] = {"tracing (every service)": "servekit.tracing:TracingSettings"}
+
+
+def service_table(name: str, settings_path: str | None = None) -> str:
+    settings_cls = import_object(settings_path or SERVICES[name][0])
     rows = [f"### {name}", "", "| variable | default | meaning |", "| --- | --- | --- |"]
     for field_name, field in settings_cls.model_fields.items():
         description = (field.description or "").replace("|", "\\|")
@@ -58,7 +62,9 @@ a test keeps this file equal to the code.
 
 
 def reference() -> str:
-    return HEADER + "\n" + "\n\n".join(service_table(name) for name in SERVICES) + "\n"
+    tables = [service_table(name) for name in SERVICES]
+    tables += [service_table(title, path) for title, path in SHARED.items()]
+    return HEADER + "\n" + "\n\n".join(tables) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

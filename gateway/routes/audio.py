@@ -1,7 +1,59 @@
-"""Public routes for speech recognition (audio helper)."""
+"""``POST /v1/audio/transcriptions``: OpenAI's transcription API, forwarded to the audio service.
+
+Takes what OpenAI's endpoint takes (multipart ``file`` with ``model``, ``language``, ``prompt``,
+``response_format``, ``temperature``, ``timestamp_granularities[]``), plus JSON ``{"audio": base64, ...}`` and a raw
+``audio/*`` body with parameters in the query string. Each form is passed on as it came, so the audio service
+validates all of them one way; its answer (JSON, text, SRT or WebVTT) comes back with its content type.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+import requests
+from flask import Blueprint, Response, request
+
+from gateway.upstreams import upstream
+from servekit.errors import InvalidInput
+from servekit.uploads import is_multipart, raw_body, unsupported_media
+from servekit.validation import require_json
 
 bp = Blueprint("audio", __name__, url_prefix="/v1")
+
+TRANSCRIBE_PATH = "/v1/transcribe"
+# Raw bodies the audio service reads besides audio/*: containers registered under other types.
+OTHER_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
+                               "video/ogg"})
+
+
+def _relay(response: requests.Response) -> Response:
+    content_type = response.headers.get("Content-Type", "application/json")
+    return Response(response.content, status=response.status_code, content_type=content_type)
+
+
+def _forward_multipart() -> requests.Response:
+    files = request.files.getlist("file")
+    if len(files) != 1:
+        raise InvalidInput("send exactly one audio file in the multipart field 'file'", param="file",
+                           code="missing_file" if not files else "too_many_files")
+    upload = files[0]
+    part = (upload.filename or "audio", upload.read(), upload.mimetype or "application/octet-stream")
+    fields = {key: values for key, values in request.form.lists()}
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)  # type: ignore[arg-type]
+
+
+def _forward_raw() -> requests.Response:
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, data=raw_body(), params=request.args.to_dict(flat=False),
+                                     headers={"Content-Type": request.mimetype})
+
+
+@bp.post("/audio/transcriptions")
+def create_transcription() -> Any:
+    mimetype = request.mimetype or ""
+    if is_multipart():
+        return _relay(_forward_multipart())
+    if request.is_json:
+        return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json()))
+    if mimetype.startswith("audio/") or mimetype in OTHER_AUDIO_TYPES:
+        return _relay(_forward_raw())
+    raise unsupported_media("audio", "audio")

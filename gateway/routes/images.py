@@ -1,7 +1,64 @@
-"""Public routes for image captioning, classification and OCR (vision helper)."""
+"""Public routes for image captioning, classification and OCR, forwarded to the vision service.
+
+Each route takes JSON (``input``: base64 or data URIs, plus parameters), multipart ``file`` parts with form
+fields, or a raw ``image/*`` body with parameters in the query string. Multipart and raw bodies are turned into
+the vision service's JSON contract (base64 inputs), so the service validates every form the same way.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from gateway.upstreams import upstream
+from servekit.errors import InvalidInput
+from servekit.uploads import (
+    field_values,
+    is_multipart,
+    is_raw_media,
+    raw_body,
+    unsupported_media,
+    uploaded_files,
+)
+from servekit.validation import require_json
 
 bp = Blueprint("images", __name__, url_prefix="/v1")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def vision_body() -> dict[str, Any]:
+    """The current request in the vision service's JSON form."""
+    if is_multipart():
+        return {**field_values(request.form), "input": [_b64(part.read()) for part in uploaded_files()]}
+    if request.is_json:
+        body = require_json()
+        if not isinstance(body, dict):
+            raise InvalidInput("JSON body must be an object with an 'input' field", code="invalid_request")
+        return body
+    if is_raw_media("image"):
+        return {**field_values(request.args), "input": [_b64(raw_body())]}
+    raise unsupported_media("image", "input")
+
+
+def _forward(path: str) -> Any:
+    return jsonify(upstream("vision").post_json(path, vision_body()))
+
+
+@bp.post("/images/captions")
+def create_captions() -> Any:
+    return _forward("/v1/caption")
+
+
+@bp.post("/images/classifications")
+def create_classifications() -> Any:
+    return _forward("/v1/classify")
+
+
+@bp.post("/images/ocr")
+def create_ocr() -> Any:
+    return _forward("/v1/ocr")

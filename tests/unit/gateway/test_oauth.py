@@ -98,3 +98,18 @@ def test_jwt_shape_detection(mint: TokenMint) -> None:
 
 def test_no_verifier_without_keys(tmp_path: Path) -> None:
     assert JwtVerifier.from_settings(GatewaySettings()) is None
+
+
+def test_the_minting_cli_makes_tokens_the_gateway_accepts(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.tokens import main
+
+    monkeypatch.setenv("GATEWAY_JWT_HS256_SECRET", SECRET)
+    monkeypatch.setenv("GATEWAY_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("GATEWAY_JWT_AUDIENCE", AUDIENCE)
+    main(["--scope", "embeddings audio", "--subject", "cli-user"])
+    token = capsys.readouterr().out.strip()
+    verifier = JwtVerifier.from_settings(GatewaySettings())
+    assert verifier is not None
+    claims = verifier.verify(token)
+    assert (claims.subject, claims.scopes) == ("cli-user", {"embeddings", "audio"})

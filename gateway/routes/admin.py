@@ -1,0 +1,20 @@
+"""Operator routes (scope ``admin``): empty the result cache, for instance after replacing weights in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from gateway.cache import ResultCache
+from servekit.errors import NotFound
+
+bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
+
+
+@bp.delete("/cache")
+def clear_cache() -> Any:
+    cache: ResultCache | None = current_app.extensions.get("result_cache")
+    if cache is None:
+        raise NotFound("the result cache is disabled (GATEWAY_CACHE_ENABLED=false)", code="cache_disabled")
+    return jsonify(object="cache", cleared=cache.store.clear())
