@@ -65,7 +65,9 @@ def main() -> None:
     print(f"in-process ceiling: {best_rate:.1f} items/s at batch {best_size}")
 
     text = start_service("text", {"TEXT_THREADS": "32", "TEXT_MAX_BATCH_SIZE": str(best_size)})
+    # The result cache is off: this measures the model path, not repeated answers.
     gateway = start_service("gateway", {"GATEWAY_API_KEYS": KEY, "GATEWAY_TEXT_URL": text.url,
+                                        "GATEWAY_CACHE_ENABLED": "false",
                                         "GATEWAY_EMBEDDING_CHUNK_SIZE": str(args.request_size)})
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
