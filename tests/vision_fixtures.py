@@ -87,6 +87,22 @@ def tiny_clip_dir() -> Path:
 
 
 @cache
+def tiny_siglip_dir() -> Path:
+    """A random SigLIP (both towers) with its image processor, as a model folder (no tokenizer: images only)."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    torch.manual_seed(0)
+    text = _tower(vocab_size=64, max_position_embeddings=16)
+    vision = _tower(image_size=TINY_IMAGE, patch_size=8)
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval()
+    folder = _ROOT / "tiny-siglip"
+    model.save_pretrained(folder)
+    SiglipImageProcessor(size={"height": TINY_IMAGE, "width": TINY_IMAGE}).save_pretrained(folder)
+    return folder
+
+
+@cache
 def tiny_blip_dir() -> Path:
     """A random BLIP captioner with its BlipProcessor (BERT tokenizer), as a model folder."""
     import torch

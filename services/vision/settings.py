@@ -40,7 +40,12 @@ class VisionSettings(ModelRuntimeSettings):
         "decoding, which stops decompression bombs.",
     )
     max_aspect_ratio: float = Field(
-        200.0, ge=1.0, description="Most extreme width/height (or height/width) ratio accepted."
+        100.0, ge=1.0, description="Most extreme width/height (or height/width) ratio accepted."
+    )
+    max_image_side: int = Field(
+        4096, ge=64,
+        description="Decoded images longer than this are scaled down (aspect kept) before any model sees them; "
+        "bounds memory per image. RapidOCR itself reads at most 2000 px, the other models 224-384 px.",
     )
     allow_urls: bool = Field(False, description="Accept http(s) URLs as image inputs (fetched by the service).")
     url_allowed_hosts: list[str] = Field(

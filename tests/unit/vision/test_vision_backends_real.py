@@ -11,7 +11,7 @@ from PIL import Image
 from servekit.device import Placement
 from servekit.models import ModelSpec
 from services.vision.backends.efficientnet import EfficientNetLite
-from services.vision.backends.rapidocr import RapidOcrReader, reading_rows
+from services.vision.backends.rapidocr import RapidOcrReader, pad_to_aspect, reading_rows
 from services.vision.jobs import ImageJob, TextLine
 from services.vision.labels import load_labels
 from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
@@ -117,3 +117,15 @@ def test_classifier_refuses_a_label_file_of_the_wrong_size(tmp_path) -> None:  #
     spec = ModelSpec(**{**EFFICIENTNET_LITE0.model_dump(), "options": {"labels": str(labels)}})
     with pytest.raises(ValueError, match="2 labels"):
         EfficientNetLite(spec, CPU).load()
+
+
+def test_long_thin_images_are_padded_not_blown_up(ocr: RapidOcrReader) -> None:
+    padded = pad_to_aspect(Image.new("RGB", (4, 300), "black"), 4.0)
+    assert padded.size == (75, 300) and padded.getpixel((0, 299)) == (0, 0, 0)
+    assert padded.getpixel((74, 0)) == (255, 255, 255)
+    strip = render_text(["Hello World 2026"]).crop((0, 0, 700, 80))
+    banner = Image.new("RGB", (1900, 80), "white")
+    banner.paste(strip, (0, 0))  # about 24:1, text at the left
+    result = ocr.ocr([ImageJob(banner)])[0]
+    assert "".join(result.text.split()) == "HelloWorld2026"  # word spacing is the recogniser's weak point
+    assert max(point[0] for point in result.lines[0].box) < 700

@@ -95,3 +95,38 @@ def test_headers_without_images_are_400(data: bytes) -> None:
     with pytest.raises(InvalidInput) as caught:
         decode_image(data, LIMITS)
     assert caught.value.code in {"empty_input", "invalid_image", "corrupt_image"}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_mutated_files_decode_or_fail_with_a_4xx(fmt: str) -> None:
+    """Random byte flips and cuts of valid files: never anything but an image or a 4xx."""
+    rng = np.random.default_rng(7)
+    original = bytearray(encode(Image.new("RGB", (48, 32), (10, 200, 30)).convert("P" if fmt == "GIF" else "RGB"),
+                                fmt))
+    for _ in range(60):
+        mutated = bytearray(original)
+        for position in rng.integers(0, len(mutated), size=int(rng.integers(1, 8))):
+            mutated[position] = int(rng.integers(0, 256))
+        if rng.random() < 0.3:
+            mutated = mutated[: int(rng.integers(1, len(mutated)))]
+        try:
+            image = decode_image(bytes(mutated), LIMITS)
+        except ApiError as error:
+            assert 400 <= error.status < 500
+        else:
+            assert image.mode == "RGB"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_images_are_scaled_down_with_their_aspect(fmt: str) -> None:
+    large = Image.new("RGB", (2400, 600), (200, 30, 30))
+    large.paste((30, 30, 200), (1200, 0, 2400, 600))
+    decoded = decode_image(encode(large, fmt), ImageLimits(10**7, 10**7, 100.0, max_side=500))
+    assert decoded.size == (500, 125)
+    left, right = np.asarray(decoded)[60, 100], np.asarray(decoded)[60, 400]
+    assert left[0] > 150 > left[2] and right[2] > 150 > right[0]
+
+
+def test_images_within_the_side_limit_keep_their_size() -> None:
+    decoded = decode_image(photo_png("chelsea"), ImageLimits(10**7, 10**7, 100.0, max_side=451))
+    assert decoded.size == (451, 300)

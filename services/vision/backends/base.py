@@ -1,0 +1,52 @@
+"""What every vision backend shares: task dispatch, a synthetic warm-up image, and embedding facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from servekit.errors import InvalidInput
+from servekit.models import ModelBackend
+from services.vision.jobs import Generation, ImageJob
+
+
+def warmup_image(size: int = 64) -> Image.Image:
+    """A small gradient: real pixels, so that the warm-up pass takes the same path as a request."""
+    ramp = np.linspace(0, 255, size, dtype=np.uint8)
+    pixels = np.stack([np.tile(ramp, (size, 1)), np.tile(ramp[:, None], (1, size)),
+                       np.full((size, size), 128, np.uint8)], axis=-1)
+    return Image.fromarray(pixels)
+
+
+class ImageBackend(ModelBackend):
+    """``predict(task, jobs)`` calls the method named like the task, one output per job."""
+
+    dimensions: int = 0
+    normalized: bool = True
+
+    def predict(self, task: str, items: list[ImageJob]) -> Sequence[Any]:
+        if task not in self.tasks:
+            raise InvalidInput(f"model {self.name!r} does not support {task}", code="unsupported_task")
+        outputs: Sequence[Any] = getattr(self, task)(items)
+        return outputs
+
+    def warmup(self) -> None:
+        job = ImageJob(warmup_image(), top_k=1, generation=Generation(max_new_tokens=2, num_beams=1))
+        for task in sorted(self.tasks):
+            self.predict(task, [job])
+
+    def info(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if "embed" in self.tasks:
+            extra = {"dimensions": self.dimensions, "normalized": self.normalized, "truncatable": False}
+        return {**super().info(), **extra}
+
+    def images(self, jobs: Sequence[ImageJob]) -> list[Image.Image]:
+        return [job.image for job in jobs]
+
+    def to_device(self, tensor: Any) -> Any:
+        """Move pixel tensors to the model's device and dtype."""
+        return tensor.to(self.placement.device, dtype=self.placement.dtype)

