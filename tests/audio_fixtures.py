@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from flask import Flask
@@ -107,7 +108,7 @@ def encode(samples: np.ndarray, rate: int, fmt: str, *, channels: int = 1) -> by
     buffer = io.BytesIO()
     layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
     with av.open(buffer, mode="w", format=container_name) as out:
-        stream = out.add_stream(codec, rate=codec_rate, layout=layout)
+        stream = cast("av.AudioStream", out.add_stream(codec, rate=codec_rate, layout=layout))
         frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
         frame.sample_rate = codec_rate
         resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=codec_rate)

@@ -23,7 +23,7 @@ def whisper_data_dir() -> Path:
 def tiny_whisper(folder: Path) -> Path:
     """A 2-layer WhisperForConditionalGeneration with Whisper's real tokenizer and feature extractor."""
     import torch
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]  # WhisperTokenizerFast is exported lazily
         GenerationConfig,
         WhisperConfig,
         WhisperFeatureExtractor,

@@ -1,0 +1,42 @@
+"""The audio service: speech recognition (Whisper, CTC models) and audio embeddings (Whisper encoder, CLAP)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from servekit.app import create_service_app, metrics_of
+from servekit.models import ModelPool, ModelSpec
+from services.audio.backends import REGISTRY
+from services.audio.routes import bp
+from services.audio.settings import AudioSettings
+
+
+def with_cache_dir(specs: list[ModelSpec], settings: AudioSettings) -> list[ModelSpec]:
+    """Hand every model the configured cache folder (where split package weights are assembled)."""
+    return [spec if "cache_dir" in spec.options
+            else spec.model_copy(update={"options": {**spec.options, "cache_dir": str(settings.model_cache_dir)}})
+            for spec in specs]
+
+
+def quiet_libraries() -> None:
+    """FFmpeg's warnings about bad input (our 4xx already says what was wrong) and faster-whisper's
+    per-request progress lines stay out of the JSON logs."""
+    import av.logging
+
+    av.logging.set_level(av.logging.ERROR)
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+
+def create_app(settings: AudioSettings | None = None, *, load_in_background: bool = True) -> Flask:
+    settings = settings or AudioSettings()
+    quiet_libraries()
+    pool_ref: list[ModelPool] = []
+    app = create_service_app("audio", settings, ready_check=lambda: pool_ref[0].ready_check())
+    pool = ModelPool(with_cache_dir(settings.models, settings), REGISTRY, settings, metrics_of(app))
+    pool_ref.append(pool)
+    app.extensions["pool"] = pool
+    app.register_blueprint(bp)
+    pool.start(background=load_in_background)
+    return app

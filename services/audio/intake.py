@@ -1,0 +1,129 @@
+"""The three ways a recording arrives: multipart upload, a raw audio body, or base64 in JSON.
+
+Each yields the audio bytes, the transcription parameters (validated, OpenAI's names) and the name of the
+parameter that carried the audio, so that errors point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from servekit.codecs import decode_base64_payload
+from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.validation import parse_model, require_json
+from services.audio.formats import ResponseFormat
+from services.audio.transcript import Granularity, TranscribeOptions
+
+# Raw bodies: any audio/* type, plus the container types FFmpeg reads that are registered elsewhere.
+RAW_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
+                             "video/ogg", "video/x-matroska"})
+GRANULARITY_FIELDS = ("timestamp_granularities[]", "timestamp_granularities")
+
+
+class TranscribeParams(BaseModel):
+    """OpenAI's transcription parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, min_length=1, max_length=128)
+    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}$", description="ISO-639-1 code, e.g. en")
+    prompt: str | None = None
+    response_format: ResponseFormat = "json"
+    temperature: float | None = Field(None, ge=0.0, le=1.0)
+    timestamp_granularities: list[Granularity] = Field(default_factory=lambda: ["segment"],  # type: ignore[arg-type]
+                                                       max_length=2)
+
+    @field_validator("language", "prompt", "model", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.lower() if value else value
+
+    def options(self) -> TranscribeOptions:
+        return TranscribeOptions(language=self.language, prompt=self.prompt, temperature=self.temperature,
+                                 word_timestamps="word" in self.timestamp_granularities)
+
+
+class JsonTranscribeRequest(TranscribeParams):
+    audio: str = Field(min_length=1, description="base64 or data: URI of the audio file")
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    params: TranscribeParams
+    param: str  # where the audio came from: file, audio or body
+
+
+def _fields(source: Any) -> dict[str, Any]:
+    """Form or query fields as a dict; repeated granularity fields become one list."""
+    fields: dict[str, Any] = {}
+    for key in source:
+        if key in GRANULARITY_FIELDS:
+            fields["timestamp_granularities"] = [v for k in GRANULARITY_FIELDS for v in source.getlist(k)]
+        else:
+            values = source.getlist(key)
+            if len(values) != 1:
+                raise InvalidInput(f"field {key!r} is given {len(values)} times", param=key,
+                                   code="duplicate_field")
+            fields[key] = values[0]
+    return fields
+
+
+def _from_multipart(max_prompt_chars: int) -> Upload:
+    files = request.files.getlist("file")
+    others = [name for name in request.files if name != "file"]
+    if others:
+        raise InvalidInput(f"unexpected file field {others[0]!r}; send the audio as 'file'", param=others[0],
+                           code="unexpected_file")
+    if len(files) != 1:
+        raise InvalidInput("send exactly one audio file in the multipart field 'file'", param="file",
+                           code="missing_file" if not files else "too_many_files")
+    params = parse_model(TranscribeParams, _fields(request.form))
+    _check_prompt(params, max_prompt_chars)
+    return Upload(files[0].read(), params, "file")
+
+
+def _from_json(max_bytes: int, max_prompt_chars: int) -> Upload:
+    body = parse_model(JsonTranscribeRequest, require_json())
+    data, _ = decode_base64_payload(body.audio, max_bytes=max_bytes, param="audio")
+    params = TranscribeParams.model_validate(body.model_dump(exclude={"audio"}))
+    _check_prompt(params, max_prompt_chars)
+    return Upload(data, params, "audio")
+
+
+def _from_raw(max_prompt_chars: int) -> Upload:
+    params = parse_model(TranscribeParams, _fields(request.args))
+    _check_prompt(params, max_prompt_chars)
+    return Upload(request.get_data(cache=False), params, "body")
+
+
+def _check_prompt(params: TranscribeParams, max_chars: int) -> None:
+    if params.prompt is not None and len(params.prompt) > max_chars:
+        raise InvalidInput(f"prompt is longer than {max_chars} characters", param="prompt", code="prompt_too_long")
+
+
+def is_raw_audio(mimetype: str) -> bool:
+    return mimetype.startswith("audio/") or mimetype in RAW_AUDIO_TYPES
+
+
+def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
+    """The recording and parameters of a transcription request, whichever way it was sent (415 otherwise)."""
+    mimetype = request.mimetype or ""
+    if mimetype == "multipart/form-data":
+        return _from_multipart(max_prompt_chars)
+    if request.is_json:
+        return _from_json(max_bytes, max_prompt_chars)
+    if is_raw_audio(mimetype):
+        return _from_raw(max_prompt_chars)
+    raise UnsupportedMediaType(
+        f"send multipart/form-data with a 'file', application/json with 'audio', or a raw audio/* body; "
+        f"got {mimetype or 'no content type'}")

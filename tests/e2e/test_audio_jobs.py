@@ -1,0 +1,58 @@
+"""A recording over the synchronous limit: refused by the synchronous route with a clear 413, transcribed
+completely as an asynchronous job (Redis, the gateway's job worker, the audio service, all real processes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.audio_fixtures import encode, long_recording, word_error_rate
+from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
+from tests.support.redis_server import redis_server
+from tests.support.workers import start_worker
+
+pytestmark = pytest.mark.e2e
+
+KEY = "sk-audio-jobs"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[ServiceProcess]:
+    with redis_server() as redis_url:
+        audio = start_service("audio", {"AUDIO_THREADS": "4", "AUDIO_MAX_SYNC_DURATION_S": "30"})
+        env = {"GATEWAY_API_KEYS": KEY, "GATEWAY_AUDIO_URL": audio.url, "GATEWAY_READY_REQUIRES": "audio",
+               "GATEWAY_REDIS_URL": redis_url}
+        worker = start_worker({**env, "POLYSERVE_INTERNAL_TOKEN": INTERNAL_TOKEN})
+        service = start_service("gateway", env)
+        try:
+            yield service
+        finally:
+            service.stop()
+            worker.stop()
+            audio.stop()
+
+
+def test_long_recording_goes_through_a_job(gateway: ServiceProcess) -> None:
+    speech, spans = long_recording()
+    files = {"file": ("long.flac", encode(speech.samples, speech.sample_rate, "flac"), "audio/flac")}
+    refused = requests.post(f"{gateway.url}/v1/audio/transcriptions", headers=AUTH, files=files, timeout=60)
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "audio_too_long_for_sync"
+
+    submitted = requests.post(f"{gateway.url}/v1/jobs/audio/transcriptions", headers=AUTH, files=files,
+                              data={"response_format": "verbose_json"}, timeout=60)
+    assert submitted.status_code == 202, submitted.text
+    status_url = gateway.url + submitted.json()["status_url"]
+    deadline = time.monotonic() + 300
+    status = submitted.json()
+    while status["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1.0)
+        status = requests.get(status_url, headers=AUTH, timeout=10).json()
+    assert status["status"] == "succeeded", status
+    result = requests.get(gateway.url + status["result_url"], headers=AUTH, timeout=10).json()
+    assert result["duration"] > 60
+    assert word_error_rate([speech.text], [result["text"]]) <= 0.15
+    assert result["segments"][-1]["end"] > spans[-1][1] - 2.0
