@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
@@ -13,6 +13,9 @@ from servekit.errors import Unauthorized, register_error_handlers
 from servekit.logs import configure_logging
 from servekit.metrics import ServiceMetrics
 from servekit.settings import ModelRuntimeSettings, ServiceSettings
+
+if TYPE_CHECKING:
+    from servekit.models import ModelSpec
 from servekit.tracing import install_tracing
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
@@ -81,15 +84,17 @@ def create_model_service(
     registry: Mapping[str, str],
     blueprints: Sequence[Blueprint],
     *,
+    specs: Sequence[ModelSpec] | None = None,
     load_in_background: bool = True,
 ) -> Flask:
-    """A model-serving app: the kernel, a :class:`ModelPool` of the configured models (ready once loaded and
-    warmed up) and the service's blueprints."""
+    """A model-serving app: the kernel, a :class:`ModelPool` of the configured models (``specs``, by default
+    ``settings.models``; ready once loaded and warmed up) and the service's blueprints."""
     from servekit.models import ModelPool
 
     pool_ref: list[ModelPool] = []
     app = create_service_app(name, settings, ready_check=lambda: pool_ref[0].ready_check())
-    pool = ModelPool(settings.models, registry, settings, metrics_of(app))  # type: ignore[attr-defined]
+    models = settings.models if specs is None else specs  # type: ignore[attr-defined]
+    pool = ModelPool(models, registry, settings, metrics_of(app))
     pool_ref.append(pool)
     app.extensions["pool"] = pool
     for blueprint in blueprints:

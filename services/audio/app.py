@@ -6,8 +6,8 @@ import logging
 
 from flask import Flask
 
-from servekit.app import create_service_app, metrics_of
-from servekit.models import ModelPool, ModelSpec
+from servekit.app import create_model_service
+from servekit.models import ModelSpec
 from services.audio.backends import REGISTRY
 from services.audio.routes import bp
 from services.audio.settings import AudioSettings
@@ -32,11 +32,5 @@ def quiet_libraries() -> None:
 def create_app(settings: AudioSettings | None = None, *, load_in_background: bool = True) -> Flask:
     settings = settings or AudioSettings()
     quiet_libraries()
-    pool_ref: list[ModelPool] = []
-    app = create_service_app("audio", settings, ready_check=lambda: pool_ref[0].ready_check())
-    pool = ModelPool(with_cache_dir(settings.models, settings), REGISTRY, settings, metrics_of(app))
-    pool_ref.append(pool)
-    app.extensions["pool"] = pool
-    app.register_blueprint(bp)
-    pool.start(background=load_in_background)
-    return app
+    return create_model_service("audio", settings, REGISTRY, [bp], specs=with_cache_dir(settings.models, settings),
+                                load_in_background=load_in_background)

@@ -6,15 +6,15 @@ import time
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from flask import Blueprint, jsonify
 
+from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
 from servekit.context import remaining_s
-from servekit.embeddings import EncodingFormat, check_dimensions, embedding_response
+from servekit.embeddings import EmbedRequest, check_dimensions, embedding_response
 from servekit.errors import ApiError, InvalidInput
 from servekit.items import raise_first_failure
-from servekit.models import ModelPool
+from servekit.models import ModelPool, current_pool
 from servekit.validation import parse_json
 from services.audio.backends.base import AudioBackend
 from services.audio.decode import decode_audio
@@ -27,30 +27,6 @@ from services.audio.transcript import Transcript, TranscriptionJob
 bp = Blueprint("audio", __name__, url_prefix="/v1")
 
 
-class EmbedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = None
-    input: list[str] = Field(min_length=1)
-    encoding_format: EncodingFormat = "float"
-    dimensions: int | None = Field(None, ge=1)
-
-    @field_validator("input", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-
-def _pool() -> ModelPool:
-    pool: ModelPool = current_app.extensions["pool"]
-    return pool
-
-
-def _settings() -> AudioSettings:
-    settings: AudioSettings = current_app.extensions["settings"]
-    return settings
-
-
 def _backend(pool: ModelPool, name: str, task: str) -> AudioBackend:
     backend = pool.backend(name, task)
     assert isinstance(backend, AudioBackend), f"{name} is not an audio backend"
@@ -59,9 +35,9 @@ def _backend(pool: ModelPool, name: str, task: str) -> AudioBackend:
 
 @bp.post("/transcribe")
 def transcribe() -> Any:
-    settings = _settings()
+    settings = current_settings()
     upload = read_upload(max_bytes=settings.max_body_bytes, max_prompt_chars=settings.max_prompt_chars)
-    pool = _pool()
+    pool = current_pool()
     name = upload.params.model or pool.default_model("transcribe")
     backend = _backend(pool, name, "transcribe")
     options = upload.params.options()
@@ -95,8 +71,8 @@ def _decode_inputs(inputs: list[str], rate: int, settings: AudioSettings) -> lis
 @bp.post("/embed")
 def embed() -> Any:
     body = parse_json(EmbedRequest)
-    settings = _settings()
-    pool = _pool()
+    settings = current_settings()
+    pool = current_pool()
     name = body.model or pool.default_model("embed")
     backend = _backend(pool, name, "embed")
     info = backend.info()
@@ -110,4 +86,4 @@ def embed() -> Any:
 
 @bp.get("/models")
 def models() -> Any:
-    return jsonify(object="list", data=_pool().list_models())
+    return jsonify(object="list", data=current_pool().list_models())
