@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -12,3 +14,62 @@ class FusionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FUSION_")
 
     port: int = Field(8004, ge=1, le=65535, description="TCP port the fusion service listens on.")
+    threads: int = Field(16, ge=1, le=512, description="Request threads; each waits on encoder calls.")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above); bulk ingest of "
+        "base64 images and audio needs room.",
+    )
+    text_url: str = Field("http://127.0.0.1:8001", description="Base URL of the text encoder service.")
+    vision_url: str = Field("http://127.0.0.1:8002", description="Base URL of the vision encoder service.")
+    audio_url: str = Field("http://127.0.0.1:8003", description="Base URL of the audio encoder service.")
+    data_dir: Path = Field(
+        Path("var/fusion"), description="Directory of the embedded index (index.db) and of the trained fusion "
+        "heads (heads/); relative paths start at the working directory.",
+    )
+    milvus_uri: str = Field(
+        "", description="Vector database: empty = embedded Milvus Lite file <data_dir>/index.db; "
+        "http://host:19530 = a Milvus server or cluster.",
+    )
+    milvus_token: str | None = Field(None, description="Token (user:password or API key) of a Milvus server.")
+    milvus_db: str = Field("", description="Milvus database to use on a server; empty = the default database.")
+    upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an encoder service.")
+    upstream_pool_size: int = Field(32, ge=1, description="Pooled connections per encoder service.")
+    fanout_workers: int = Field(64, ge=1, le=1024, description="Threads of the parallel fan-out to encoders.")
+    catalog_ttl_s: float = Field(
+        30.0, ge=0, description="How long the encoders' model lists (tasks, spaces) are cached."
+    )
+    answer_margin_s: float = Field(
+        0.15, ge=0, description="Part of every request's deadline kept for the fusion service's own work after "
+        "the last encoder call (search, fusion, the answer), so that it answers before its caller gives up.",
+    )
+    text_model: str | None = Field(
+        None, description="Text model used for bridging (labels, OCR text, transcripts -> text vectors); "
+        "empty = the text service's default embedding model.",
+    )
+    bridge_labels: int = Field(3, ge=1, le=20, description="Top image labels put into an image's bridge text.")
+    bridge_ocr: bool = Field(True, description="Add an image's OCR text to its bridge text when OCR is served.")
+    ocr_min_confidence: float = Field(0.8, ge=0, le=1, description="OCR lines below this confidence are left "
+                                      "out of an image's bridge text.")
+    bridge_caption: bool = Field(True, description="Add an image's caption to its bridge text when captioning "
+                                 "is served.")
+    max_items_per_request: int = Field(256, ge=1, description="Most items one upsert or bulk request may carry.")
+    max_top_k: int = Field(1000, ge=1, description="Largest top_k a search may ask for.")
+    candidate_factor: int = Field(
+        4, ge=1, le=100, description="Each per-view vector search fetches top_k x this many candidates, which "
+        "the strategy then re-scores exactly.",
+    )
+    rrf_k: float = Field(60.0, gt=0, description="The constant k of reciprocal-rank fusion: 1 / (k + rank).")
+    early_projection_dim: int = Field(
+        0, ge=0, description="Dimension of the early-fusion joint vector after a fixed random projection; "
+        "0 keeps the concatenation.",
+    )
+    projection_seed: int = Field(1234, description="Seed of the early-fusion random projection matrix.")
+    head_epochs: int = Field(200, ge=1, le=10_000, description="Default training epochs of a fusion head.")
+    max_training_examples: int = Field(5000, ge=1, description="Most labelled examples one training run takes.")
+    text_batch_size: int = Field(64, ge=1, le=256, description="Most texts sent in one call to the text "
+                                 "service (item texts, bridge texts, labels).")
+    ingest_batch_size: int = Field(32, ge=1, description="Items encoded together during bulk ingest.")
+
+    def index_uri(self) -> str:
+        """Where the vector database lives: the configured server, or the embedded file."""
+        return self.milvus_uri or str(self.data_dir / "index.db")

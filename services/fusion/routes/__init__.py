@@ -1,0 +1,7 @@
+"""The fusion service's blueprints: collections and retrieval, fusion and classification, fusion heads."""
+
+from services.fusion.routes.collections import bp as collections_bp
+from services.fusion.routes.heads import bp as heads_bp
+from services.fusion.routes.inference import bp as inference_bp
+
+BLUEPRINTS = (collections_bp, inference_bp, heads_bp)
