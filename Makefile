@@ -52,7 +52,10 @@ system-deps:
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	fi
 
+# Redis backs the gateway's shared limits, result cache and job queue in the local stack; without it (no apt,
+# no root) the stack still runs, with those in memory and jobs off.
 run: install
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES=redis-server || echo "could not install redis-server"
 	$(PY) scripts/local_stack.py
 
 test: install-dev
@@ -70,7 +73,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check servekit services gateway tests bench scripts
 
 bench: install-dev
-	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .run

@@ -17,7 +17,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import closed_loop, machine  # noqa: E402
+from bench.common import machine, sweep_concurrency  # noqa: E402
 from tests.support.processes import start_service  # noqa: E402
 
 KEY = "sk-bench"
@@ -84,14 +84,8 @@ def main() -> None:
         return len(response.json()["data"]) if response.status_code == 200 else 0
 
     try:
-        closed_loop(send, concurrency=2, duration_s=2)  # warm connections and caches
-        best_gateway = 0.0
-        for concurrency in [int(c) for c in args.concurrency.split(",")]:
-            result = closed_loop(send, concurrency=concurrency, duration_s=args.seconds)
-            best_gateway = max(best_gateway, result.items_per_s)
-            print(f"gateway     clients={concurrency:<3d} {result.items_per_s:8.1f} items/s  "
-                  f"p50 {result.percentile_ms(50):7.1f} ms  p99 {result.percentile_ms(99):7.1f} ms  "
-                  f"({args.request_size} texts/request, {result.requests} requests, {result.errors} errors)")
+        levels = [int(c) for c in args.concurrency.split(",")]
+        best_gateway = sweep_concurrency(send, levels, args.seconds, unit="texts", request_size=args.request_size)
         print(f"gateway at saturation / in-process ceiling: {best_gateway:.1f} / {best_rate:.1f} = "
               f"{best_gateway / best_rate:.2f}")
     finally:

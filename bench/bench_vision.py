@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import closed_loop, machine  # noqa: E402
+from bench.common import machine, sweep_concurrency  # noqa: E402
 from tests.support.processes import start_service  # noqa: E402
 
 KEY = "sk-bench"
@@ -99,15 +99,7 @@ def gateway_runs(url: str, model: str, jpegs: list[bytes], request_size: int, le
                                       "encoding_format": "base64"})
         return len(response.json()["data"]) if response.status_code == 200 else 0
 
-    closed_loop(send, concurrency=2, duration_s=2)  # warm connections
-    best = 0.0
-    for concurrency in levels:
-        result = closed_loop(send, concurrency=concurrency, duration_s=seconds)
-        best = max(best, result.items_per_s)
-        print(f"  gateway  clients={concurrency:<3d} {result.items_per_s:8.1f} images/s  "
-              f"p50 {result.percentile_ms(50):8.1f} ms  p99 {result.percentile_ms(99):8.1f} ms  "
-              f"({request_size} images/request, {result.requests} requests, {result.errors} errors)", flush=True)
-    return best
+    return sweep_concurrency(send, levels, seconds, unit="images", request_size=request_size)
 
 
 def main() -> None:

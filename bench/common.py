@@ -77,3 +77,17 @@ def machine() -> str:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def sweep_concurrency(send: Callable[[], int], levels: list[int], seconds: float, *, unit: str,
+                      request_size: int) -> float:
+    """Warm up, then drive ``send`` at each concurrency level, printing items/s, p50 and p99; the best items/s."""
+    closed_loop(send, concurrency=2, duration_s=2)  # warm connections and caches
+    best = 0.0
+    for concurrency in levels:
+        result = closed_loop(send, concurrency=concurrency, duration_s=seconds)
+        best = max(best, result.items_per_s)
+        print(f"  gateway  clients={concurrency:<3d} {result.items_per_s:8.1f} {unit}/s  "
+              f"p50 {result.percentile_ms(50):8.1f} ms  p99 {result.percentile_ms(99):8.1f} ms  "
+              f"({request_size} {unit}/request, {result.requests} requests, {result.errors} errors)", flush=True)
+    return best

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,10 +35,31 @@ def ensure_env_file(env_file: Path) -> dict[str, str]:
     return values
 
 
+def local_procfile(run_dir: Path, redis_port: int | None) -> Path:
+    """The Procfile plus a Redis server (rate-limit counters, result cache, job queue) when one can run here;
+    without Redis the gateway keeps limits and cache in memory and the job worker is left out."""
+    lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
+    if redis_port is None:
+        lines = [line for line in lines if not line.startswith("worker:")]
+    else:
+        redis_dir = run_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        lines.append(f"redis: redis-server --bind 127.0.0.1 --port {redis_port} --dir {redis_dir} "
+                     "--appendonly yes --save ''")
+    procfile = run_dir / "Procfile"
+    procfile.write_text("\n".join(lines) + "\n")
+    return procfile
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="where the local secrets live")
+    parser.add_argument("--redis-port", type=int, default=6379, help="port of the local Redis server")
     args = parser.parse_args()
+    redis_port = None
+    if "GATEWAY_REDIS_URL" not in os.environ and shutil.which("redis-server"):
+        redis_port = args.redis_port
+        os.environ["GATEWAY_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     values = {**ensure_env_file(args.env_file), **{k: v for k, v in os.environ.items() if k.startswith(
         ("POLYSERVE_", "GATEWAY_", "TEXT_", "VISION_", "AUDIO_", "FUSION_"))}}
     os.environ.update(values)
@@ -49,8 +71,11 @@ def main() -> None:
           f"GET /readyz says when)", flush=True)
     bin_dir = Path(sys.executable).parent
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    if redis_port is None and "GATEWAY_REDIS_URL" not in os.environ:
+        print("redis-server not found: limits and cache stay in memory, asynchronous jobs are off", flush=True)
+    procfile = local_procfile(args.env_file.parent, redis_port)
     honcho = str(bin_dir / "honcho")
-    os.execv(honcho, [honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)])
+    os.execv(honcho, [honcho, "start", "-f", str(procfile), "-d", str(ROOT)])
 
 
 if __name__ == "__main__":

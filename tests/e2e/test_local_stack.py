@@ -26,7 +26,8 @@ def test_local_stack_starts_every_service_and_serves_embeddings(tmp_path: Path) 
     env["GATEWAY_READY_REQUIRES"] = "text,vision,audio,fusion"
     env_file = tmp_path / "local.env"
     log = (tmp_path / "stack.log").open("wb")
-    stack = subprocess.Popen([sys.executable, "scripts/local_stack.py", "--env-file", str(env_file)], cwd=ROOT,
+    command = [sys.executable, "scripts/local_stack.py", "--env-file", str(env_file), "--redis-port", str(free_port())]
+    stack = subprocess.Popen(command, cwd=ROOT,
                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     gateway = f"http://127.0.0.1:{ports['GATEWAY']}"
     try:
@@ -51,6 +52,7 @@ def test_local_stack_starts_every_service_and_serves_embeddings(tmp_path: Path) 
         assert len(response.json()["data"][0]["embedding"]) == 384
         models = requests.get(f"{gateway}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
         assert {m["modality"] for m in models["data"]} == {"text", "image", "audio"}
+        assert "redis.1" in output and "worker.1" in output, "the local Redis and job worker did not start"
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         try:
