@@ -21,9 +21,12 @@ TEXT_TOKEN = "unit-internal-token"
 def text_app() -> Flask:
     """The text service with the real MiniLM weights, loaded once per session."""
     from services.text.app import create_app
-    from services.text.settings import TextSettings
+    from services.text.settings import MINILM, TextSettings
 
-    settings = TextSettings(internal_token=TEXT_TOKEN, max_items_per_request=64, max_chars_per_item=2000)
+    # The same weights a second time, declared truncatable, to exercise `dimensions` (Matryoshka-style).
+    truncatable = MINILM.model_copy(update={"name": "minilm-truncatable", "options": {"matryoshka": True}})
+    settings = TextSettings(internal_token=TEXT_TOKEN, max_items_per_request=64, max_chars_per_item=2000,
+                            models=[MINILM, truncatable])
     app = create_app(settings, load_in_background=False)
     assert app.extensions["pool"].ready
     return app

@@ -117,6 +117,7 @@ def test_health_metrics_and_docs_need_no_key(client: FlaskClient) -> None:
 def test_models_lists_the_text_models_and_skips_unreachable_upstreams(client: FlaskClient) -> None:
     body = client.get("/v1/models", headers=AUTH).get_json()
     ids = {m["id"]: m for m in body["data"]}
+    assert set(ids) == {"all-MiniLM-L6-v2", "minilm-truncatable"}
     assert ids["all-MiniLM-L6-v2"]["modality"] == "text"
     assert ids["all-MiniLM-L6-v2"]["object"] == "model"
     one = client.get("/v1/models/all-MiniLM-L6-v2", headers=AUTH)

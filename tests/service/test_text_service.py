@@ -63,9 +63,20 @@ def test_base64_encoding_matches_floats(client: FlaskClient) -> None:
     assert np.allclose(base64_to_vector(packed["data"][0]["embedding"]), floats["data"][0]["embedding"])
 
 
+def test_dimensions_truncate_and_renormalise_for_truncatable_models(client: FlaskClient) -> None:
+    _, full = embed(client, {"input": "hello there", "model": "minilm-truncatable"})
+    status, short = embed(client, {"input": "hello there", "model": "minilm-truncatable", "dimensions": 128})
+    assert status == 200 and short["dimensions"] == 128
+    expected = np.array(full["data"][0]["embedding"][:128])
+    expected /= np.linalg.norm(expected)
+    assert np.allclose(short["data"][0]["embedding"], expected, atol=1e-6)
+    assert embed(client, {"input": "x", "model": "minilm-truncatable", "dimensions": 385})[0] == 400
+
+
 def test_models_lists_tasks_space_and_dimensions(client: FlaskClient) -> None:
     body = client.get("/v1/models", headers=AUTH).get_json()
-    [model] = body["data"]
+    model, truncatable = body["data"]
+    assert truncatable["truncatable"] and not model["truncatable"]
     assert model["id"] == "all-MiniLM-L6-v2"
     assert model["tasks"] == ["embed"]
     assert (model["dimensions"], model["max_tokens"], model["status"]) == (384, 256, "ready")
