@@ -19,7 +19,7 @@ class ClipTextEmbedder(TextTower):
 
         source = resolve_source(self.spec.source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        model = CLIPTextModelWithProjection.from_pretrained(
+        model: Any = CLIPTextModelWithProjection.from_pretrained(
             source, config=tower_config(source, "text_config"), dtype=self.placement.dtype)
         self.model = model.to(self.placement.device).eval()
         self.max_length = int(self.model.config.max_position_embeddings)
