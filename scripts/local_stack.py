@@ -64,6 +64,8 @@ def main() -> None:
         ("POLYSERVE_", "GATEWAY_", "TEXT_", "VISION_", "AUDIO_", "FUSION_"))}}
     os.environ.update(values)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # Locally, "ready" means every service has loaded its models.
+    os.environ.setdefault("GATEWAY_READY_REQUIRES", "text,vision,audio,fusion")
     host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
     port = os.environ.get("GATEWAY_PORT", "8080")
     api_key = values.get("GATEWAY_API_KEYS", "").split(",")[0]
