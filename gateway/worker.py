@@ -19,7 +19,7 @@ from rq import Queue, Worker, get_current_job
 
 from gateway.settings import GatewaySettings
 from gateway.upstreams import UPSTREAMS
-from servekit.client import CallContext, ServiceClient
+from servekit.client import CallContext, ServiceClient, build_clients
 from servekit.context import REQUEST_ID_HEADER
 from servekit.logs import configure_logging
 
@@ -57,14 +57,8 @@ def build_job_app(settings: GatewaySettings) -> Flask:
 
     settings = job_settings(settings)
     app = create_app(settings)
-    app.extensions["upstreams"] = {
-        name: JobServiceClient(
-            name, getattr(settings, f"{name}_url"), token=settings.internal_token,
-            connect_timeout_s=settings.upstream_connect_timeout_s, read_timeout_s=settings.job_timeout_s,
-            pool_size=settings.upstream_pool_size,
-        )
-        for name in UPSTREAMS
-    }
+    # settings.request_timeout_s is the job's timeout here (job_settings), so every upstream call may run that long.
+    app.extensions["upstreams"] = build_clients(settings, UPSTREAMS, client_cls=JobServiceClient)
     return app
 
 

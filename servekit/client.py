@@ -7,7 +7,7 @@ downstream, the internal token attached, and upstream errors relayed in the one 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,3 +151,18 @@ class ServiceClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def build_clients(settings: Any, names: Iterable[str], *,
+                  client_cls: type[ServiceClient] = ServiceClient) -> dict[str, ServiceClient]:
+    """One pooled client per upstream in ``names``, at ``settings.<name>_url``, with the settings' internal token,
+    connect timeout, request timeout and pool size (``upstream_connect_timeout_s``, ``request_timeout_s``,
+    ``upstream_pool_size``)."""
+    return {
+        name: client_cls(
+            name, getattr(settings, f"{name}_url"), token=settings.internal_token,
+            connect_timeout_s=settings.upstream_connect_timeout_s, read_timeout_s=settings.request_timeout_s,
+            pool_size=settings.upstream_pool_size,
+        )
+        for name in names
+    }

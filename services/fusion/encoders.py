@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from servekit.client import CallContext, ServiceClient
+from servekit.client import CallContext, build_clients
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
 from services.fusion.settings import FusionSettings
@@ -47,12 +47,7 @@ class Encoders:
 
     def __init__(self, settings: FusionSettings) -> None:
         self.settings = settings
-        self.clients = {
-            name: ServiceClient(name, getattr(settings, f"{name}_url"), token=settings.internal_token,
-                                connect_timeout_s=settings.upstream_connect_timeout_s,
-                                read_timeout_s=settings.request_timeout_s, pool_size=settings.upstream_pool_size)
-            for name in ("text", "vision", "audio")
-        }
+        self.clients = build_clients(settings, ("text", "vision", "audio"))
         self._catalogs: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._lock = threading.Lock()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,38 +31,33 @@ def loaded(cls: type, backend: str, folder: str) -> object:
     return model
 
 
-def test_clip_image_vectors_equal_clip_model_image_features() -> None:
-    from transformers import CLIPImageProcessor, CLIPModel
+TWO_TOWERS = [
+    # (backend class, registry key, tiny folder, transformers model and processor, vector size, space family)
+    (ClipImageEmbedder, "clip-vision", tiny_clip_dir, "CLIPModel", "CLIPImageProcessor", 16, "clip"),
+    (SiglipImageEmbedder, "siglip-vision", tiny_siglip_dir, "SiglipModel", "SiglipImageProcessor", 32, "siglip"),
+]
 
-    folder = str(tiny_clip_dir())
-    backend = loaded(ClipImageEmbedder, "clip-vision", folder)
+
+@pytest.mark.parametrize(("backend_cls", "key", "make_dir", "model_name", "processor_name", "size", "family"),
+                         TWO_TOWERS, ids=["clip", "siglip"])
+def test_image_vectors_equal_the_two_tower_model_image_features(
+        backend_cls: type, key: str, make_dir: Any, model_name: str, processor_name: str, size: int,
+        family: str) -> None:
+    import transformers
+
+    folder = str(make_dir())
+    backend = loaded(backend_cls, key, folder)
     ours = np.stack(backend.embed([ImageJob(image) for image in photos()]))  # type: ignore[attr-defined]
-    model = CLIPModel.from_pretrained(folder).eval()
-    pixels = CLIPImageProcessor.from_pretrained(folder)(images=photos(), return_tensors="pt")["pixel_values"]
+    model = getattr(transformers, model_name).from_pretrained(folder).eval()
+    processor = getattr(transformers, processor_name).from_pretrained(folder)
+    pixels = processor(images=photos(), return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
         features = model.get_image_features(pixel_values=pixels)
     features = getattr(features, "pooler_output", features)
     reference = torch.nn.functional.normalize(features, dim=-1).numpy()
-    assert ours.shape == reference.shape == (2, 16)
+    assert ours.shape == reference.shape == (2, size)
     assert np.allclose(ours, reference, atol=1e-5)
-    assert backend.space == f"clip:{folder}"  # type: ignore[attr-defined]
-
-
-def test_siglip_image_vectors_equal_siglip_model_image_features() -> None:
-    from transformers import SiglipImageProcessor, SiglipModel
-
-    folder = str(tiny_siglip_dir())
-    backend = loaded(SiglipImageEmbedder, "siglip-vision", folder)
-    ours = np.stack(backend.embed([ImageJob(image) for image in photos()]))  # type: ignore[attr-defined]
-    model = SiglipModel.from_pretrained(folder).eval()
-    pixels = SiglipImageProcessor.from_pretrained(folder)(images=photos(), return_tensors="pt")["pixel_values"]
-    with torch.inference_mode():
-        features = model.get_image_features(pixel_values=pixels)
-    features = getattr(features, "pooler_output", features)
-    reference = torch.nn.functional.normalize(features, dim=-1).numpy()
-    assert ours.shape == reference.shape == (2, 32)
-    assert np.allclose(ours, reference, atol=1e-5)
-    assert backend.space == f"siglip:{folder}"  # type: ignore[attr-defined]
+    assert backend.space == f"{family}:{folder}"  # type: ignore[attr-defined]
 
 
 def _reference_captions(model: object, processor: object, tokenizer: object, generation: Generation) -> list[str]:
