@@ -1,6 +1,6 @@
 """Print the configuration reference (every environment variable, its default and meaning) as Markdown.
 
-``python -m servekit.settings_doc`` writes what the README's configuration section holds; a test keeps the two equal.
+``python -m servekit.settings_doc`` writes docs/configuration.md; a test keeps the two equal.
 """
 
 from __future__ import annotations

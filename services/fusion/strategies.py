@@ -1,7 +1,7 @@
 """The fusion arithmetic, free of I/O: early (weighted concatenation), intermediate (weighted mean in a shared
 space) and late (weighted sum, max, reciprocal-rank fusion of per-modality scores).
 
-Vectors are numpy arrays; a feature set maps modality -> space -> vector. The README gives each formula.
+Vectors are numpy arrays; a feature set maps modality -> space -> vector. docs/fusion.md gives each formula.
 """
 
 from __future__ import annotations
