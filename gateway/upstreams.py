@@ -7,11 +7,9 @@ from flask import current_app
 from gateway.settings import GatewaySettings
 from servekit.client import ServiceClient, build_clients
 
-UPSTREAMS = ("text", "vision", "audio", "fusion")
-
 
 def build_upstreams(settings: GatewaySettings) -> dict[str, ServiceClient]:
-    return build_clients(settings, UPSTREAMS)
+    return build_clients(settings)
 
 
 def upstream(name: str) -> ServiceClient:

@@ -12,13 +12,14 @@ from servekit.context import install_request_context
 from servekit.errors import Unauthorized, register_error_handlers
 from servekit.logs import configure_logging
 from servekit.metrics import ServiceMetrics
+from servekit.protocol import INTERNAL_TOKEN_HEADER
 from servekit.settings import ModelRuntimeSettings, ServiceSettings
 
 if TYPE_CHECKING:
     from servekit.models import ModelSpec
+    from servekit.routes import EmbedIntake
 from servekit.tracing import install_tracing
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 ReadyCheck = Callable[[], tuple[bool, dict[str, Any]]]
@@ -84,19 +85,22 @@ def create_model_service(
     registry: Mapping[str, str],
     blueprints: Sequence[Blueprint],
     *,
+    embed_intake: EmbedIntake,
     specs: Sequence[ModelSpec] | None = None,
     load_in_background: bool = True,
 ) -> Flask:
-    """A model-serving app: the kernel, a :class:`ModelPool` of the configured models (``specs``, by default
-    ``settings.models``; ready once loaded and warmed up) and the service's blueprints."""
+    """An encoder app: the kernel, a :class:`ModelPool` of the configured models (``specs``, by default
+    ``settings.models``; ready once loaded and warmed up), the kernel's ``/v1/embed`` and ``/v1/models`` over
+    the service's ``embed_intake``, and the service's own blueprints."""
     from servekit.models import ModelPool
+    from servekit.routes import encoder_blueprint
 
     pool_ref: list[ModelPool] = []
     app = create_service_app(name, settings, ready_check=lambda: pool_ref[0].ready_check())
-    models = settings.models if specs is None else specs  # type: ignore[attr-defined]
-    pool = ModelPool(models, registry, settings, metrics_of(app))
+    pool = ModelPool(settings.models if specs is None else specs, registry, settings, metrics_of(app))
     pool_ref.append(pool)
     app.extensions["pool"] = pool
+    app.register_blueprint(encoder_blueprint(embed_intake))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     pool.start(background=load_in_background)

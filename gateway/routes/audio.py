@@ -15,15 +15,12 @@ from flask import Blueprint, Response, request
 
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
-from servekit.uploads import is_multipart, raw_body, unsupported_media
+from servekit.uploads import is_multipart, is_raw_media, raw_body, unsupported_media
 from servekit.validation import require_json
 
 bp = Blueprint("audio", __name__, url_prefix="/v1")
 
 TRANSCRIBE_PATH = "/v1/transcribe"
-# Raw bodies the audio service reads besides audio/*: containers registered under other types.
-OTHER_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
-                               "video/ogg"})
 
 
 def _relay(response: requests.Response) -> Response:
@@ -49,11 +46,10 @@ def _forward_raw() -> requests.Response:
 
 @bp.post("/audio/transcriptions")
 def create_transcription() -> Any:
-    mimetype = request.mimetype or ""
     if is_multipart():
         return _relay(_forward_multipart())
     if request.is_json:
         return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json()))
-    if mimetype.startswith("audio/") or mimetype in OTHER_AUDIO_TYPES:
+    if is_raw_media("audio"):
         return _relay(_forward_raw())
     raise unsupported_media("audio", "audio")

@@ -15,15 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
 from gateway.upstreams import upstream
+from servekit.catalog import SERVICE_OF, Modality
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
-from servekit.validation import parse_json
+from servekit.validation import check_item_count, parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
 
-Modality = Literal["text", "image", "audio"]
-UPSTREAM_OF: dict[str, str] = {"text": "text", "image": "vision", "audio": "audio"}
 
 
 class EmbeddingsRequest(BaseModel):
@@ -44,9 +43,7 @@ def _inputs(req: EmbeddingsRequest, limit: int) -> list[str]:
     if not all(isinstance(item, str) for item in items):
         raise InvalidInput("token arrays are not supported: send the input as strings", param="input",
                            code="unsupported_input")
-    if len(items) > limit:
-        raise InvalidInput(f"at most {limit} inputs per request, got {len(items)}", param="input",
-                           code="too_many_inputs")
+    check_item_count(len(items), limit)
     for index, item in enumerate(items):
         if not str(item).strip():
             raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
@@ -63,7 +60,7 @@ def _shift_error(error: ApiError, offset: int) -> ApiError:
 
 
 def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
-    client = upstream(UPSTREAM_OF[req.modality])
+    client = upstream(SERVICE_OF[req.modality])
     executor: Executor = current_app.extensions["executor"]
     offsets = list(range(0, len(items), chunk))
 

@@ -8,12 +8,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from gateway.upstreams import upstream
+from servekit.catalog import ENCODERS, modality_of
 from servekit.errors import ModelNotFound
 from servekit.fanout import fan_out
 
 bp = Blueprint("models", __name__, url_prefix="/v1")
 
-MODALITY_OF = {"text": "text", "vision": "image", "audio": "audio"}
 
 
 def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
         "object": "model",
         "created": 0,
         "owned_by": "polyserve",
-        "modality": MODALITY_OF[service],
+        "modality": modality_of(service),
         "tasks": entry.get("tasks", []),
         "space": entry.get("space"),
         "dimensions": entry.get("dimensions"),
@@ -32,7 +32,7 @@ def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
 
 def _all_models() -> list[dict[str, Any]]:
     executor: Executor = current_app.extensions["executor"]
-    services = list(MODALITY_OF)
+    services = list(ENCODERS)
 
     def call(service: str) -> Any:
         client = upstream(service)  # resolved here: the call runs on a pool thread, outside the app context

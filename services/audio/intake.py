@@ -14,13 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from servekit.codecs import decode_base64_payload
 from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.uploads import is_raw_media
 from servekit.validation import parse_model, require_json
 from services.audio.formats import ResponseFormat
 from services.audio.transcript import Granularity, TranscribeOptions
 
-# Raw bodies: any audio/* type, plus the container types FFmpeg reads that are registered elsewhere.
-RAW_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
-                             "video/ogg", "video/x-matroska"})
 GRANULARITY_FIELDS = ("timestamp_granularities[]", "timestamp_granularities")
 
 
@@ -111,10 +109,6 @@ def _check_prompt(params: TranscribeParams, max_chars: int) -> None:
         raise InvalidInput(f"prompt is longer than {max_chars} characters", param="prompt", code="prompt_too_long")
 
 
-def is_raw_audio(mimetype: str) -> bool:
-    return mimetype.startswith("audio/") or mimetype in RAW_AUDIO_TYPES
-
-
 def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
     """The recording and parameters of a transcription request, whichever way it was sent (415 otherwise)."""
     mimetype = request.mimetype or ""
@@ -122,7 +116,7 @@ def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
         return _from_multipart(max_prompt_chars)
     if request.is_json:
         return _from_json(max_bytes, max_prompt_chars)
-    if is_raw_audio(mimetype):
+    if is_raw_media("audio"):
         return _from_raw(max_prompt_chars)
     raise UnsupportedMediaType(
         f"send multipart/form-data with a 'file', application/json with 'audio', or a raw audio/* body; "

@@ -22,7 +22,7 @@ class TranscribeOptions:
 
 
 @dataclass(frozen=True)
-class TranscriptionJob:
+class TranscriptionItem:
     """One recording for the batcher; ``deadline`` (monotonic) bounds how long the model works on it."""
 
     samples: np.ndarray

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from servekit.catalog import MODALITIES, SERVICE_OF
 from servekit.client import CallContext
 from servekit.errors import ApiError, UnprocessableInput
 from servekit.fanout import fan_out
-from services.fusion.encoders import UPSTREAM_OF, Embedded, Encoders, ModelInfo, modality_unavailable
+from services.fusion.encoders import Embedded, Encoders, ModelInfo, modality_unavailable
 from services.fusion.scoring import preferred_spaces
-from services.fusion.strategies import MODALITIES, normalise
+from services.fusion.strategies import normalise
 
 log = logging.getLogger(__name__)
 Call = Callable[[CallContext], Any]
@@ -186,12 +187,12 @@ class FeatureExtractor:
 
     def _plan(self, needed: set[str], want_spaces: set[str]) -> _Plan:
         plan = _Plan(bridge_model=self.settings.text_model)
-        services = sorted({"text"} | {UPSTREAM_OF[m] for m in needed})
+        services = sorted({"text"} | {SERVICE_OF[m] for m in needed})
         catalogs = fan_out(self.executor, [self._catalog_call(s) for s in services])
         by_service = dict(zip(services, catalogs, strict=True))
         text_catalog = by_service["text"]
         for modality in ("image", "audio"):
-            catalog = by_service.get(UPSTREAM_OF[modality])
+            catalog = by_service.get(SERVICE_OF[modality])
             if modality not in needed:
                 continue
             if isinstance(catalog, Exception):
@@ -230,7 +231,7 @@ class FeatureExtractor:
                 chosen.pop("caption", None)
         if not chosen:
             plan.unavailable[modality] = modality_unavailable(
-                modality, ApiError(f"the {UPSTREAM_OF[modality]} service serves no model for {modality} inputs"))
+                modality, ApiError(f"the {SERVICE_OF[modality]} service serves no model for {modality} inputs"))
         setattr(plan, modality, chosen)
 
     # ---- stage 1 -----------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ class FeatureExtractor:
         return calls
 
     def _task_call(self, modality: str, task: str, model: ModelInfo, payload: str) -> Call:
-        service = UPSTREAM_OF[modality]
+        service = SERVICE_OF[modality]
         if task == "embed":
             return lambda ctx: self.encoders.embed(service, payload, ctx, model.id)
         if task == "transcribe":

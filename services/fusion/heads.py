@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from servekit.catalog import MODALITIES
 from servekit.errors import InvalidInput, NotFound
-from services.fusion.strategies import MODALITIES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")

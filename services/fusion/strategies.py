@@ -11,7 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-MODALITIES: tuple[str, ...] = ("text", "image", "audio")
+from servekit.catalog import MODALITIES
+
 Strategy = Literal["early", "intermediate", "late"]
 LateMethod = Literal["weighted_sum", "max", "rrf"]
 Features = Mapping[str, Mapping[str, np.ndarray]]

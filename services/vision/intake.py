@@ -26,7 +26,7 @@ from servekit.uploads import (
     unsupported_media,
     uploaded_files,
 )
-from servekit.validation import require_json
+from servekit.validation import check_item_count, require_json
 from services.vision.fetch import UrlFetcher, looks_like_url
 from services.vision.imaging import ImageLimits, decode_image
 
@@ -96,9 +96,7 @@ class ImageIntake:
 
     # -- one item ------------------------------------------------------------------------------------
     def _check_count(self, count: int, param: str) -> None:
-        if count > self.max_items:
-            raise InvalidInput(f"at most {self.max_items} images per request, got {count}", param=param,
-                               code="too_many_inputs")
+        check_item_count(count, self.max_items, param=param)
 
     def decode(self, sources: Sequence[Source]) -> list[ImageOrError]:
         """Fetch and decode every source; a source that fails keeps its error in its slot."""

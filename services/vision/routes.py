@@ -1,4 +1,5 @@
-"""``POST /v1/embed``, ``/v1/classify``, ``/v1/caption``, ``/v1/ocr`` and ``GET /v1/models`` of the vision service."""
+"""``POST /v1/classify``, ``/v1/caption`` and ``/v1/ocr`` of the vision service (``/v1/embed`` and ``/v1/models``
+are the kernel's, over :func:`read_embed`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from servekit.app import current_settings
-from servekit.embeddings import EncodingFormat, check_dimensions, embedding_response
-from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
-from servekit.items import per_item_data, raise_first_failure
+from servekit.embeddings import EmbedParams
+from servekit.errors import ApiError, InvalidInput
+from servekit.items import per_item_data
 from servekit.models import current_pool
+from servekit.routes import EmbedCall
 from servekit.validation import parse_model
 from services.vision.dispatch import run_images
 from services.vision.intake import ImageIntake, ImageRequest
-from services.vision.jobs import Generation, ImageJob, Label, OcrResult
+from services.vision.items import Generation, ImageItem, Label, OcrResult
 from services.vision.settings import VisionSettings
 
 bp = Blueprint("vision", __name__, url_prefix="/v1")
@@ -29,11 +31,6 @@ class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, min_length=1)
-
-
-class EmbedParams(ModelParams):
-    encoding_format: EncodingFormat = "float"
-    dimensions: int | None = Field(None, ge=1)
 
 
 class ClassifyParams(ModelParams):
@@ -51,39 +48,23 @@ def _intake() -> ImageIntake:
 
 
 def _model(task: str, requested: str | None) -> str:
-    """The requested model (checked to serve ``task``) or the first configured one that does."""
-    pool = current_pool()
-    if requested is None:
-        try:
-            requested = pool.default_model(task)
-        except ModelNotReady:
-            if pool.ready:  # everything is loaded and none of it serves this task
-                raise ModelNotFound(f"no configured model serves {task}", param="model") from None
-            raise
-    pool.backend(requested, task)
-    return requested
+    return current_pool().resolve(requested, task)
 
 
-def _serve(task: str, request: ImageRequest, model: str, make_job: Callable[[Image.Image], ImageJob],
+def _serve(task: str, request: ImageRequest, model: str, make_item: Callable[[Image.Image], ImageItem],
            render: Callable[[Any], dict[str, Any]]) -> Any:
     param = "file" if request.sources[0].param.startswith("file") else "input"
     images = _intake().decode(request.sources)
-    results = run_images(current_pool(), model, task, images, make_job)
+    results = run_images(current_pool(), model, task, images, make_item)
     return jsonify(object="list", model=model, data=per_item_data(results, render, param=param))
 
 
-@bp.post("/embed")
-def embed() -> Any:
+def read_embed() -> EmbedCall:
+    """Images in any of the three request forms; each decoded one is an item, a bad one fails the request."""
     request = _intake().read()
     params = parse_model(EmbedParams, request.params)
-    name = _model("embed", params.model)
-    backend = current_pool().backend(name, "embed")
-    info = backend.info()
-    check_dimensions(params.dimensions, info["dimensions"], info["truncatable"], name)
-    results = run_images(current_pool(), name, "embed", _intake().decode(request.sources), ImageJob)
-    raise_first_failure(results)
-    return jsonify(embedding_response(results, model=name, space=backend.space,
-                                      encoding_format=params.encoding_format, dimensions=params.dimensions))
+    return EmbedCall(params, lambda backend: [image if isinstance(image, ApiError) else ImageItem(image)
+                                              for image in _intake().decode(request.sources)])
 
 
 @bp.post("/classify")
@@ -92,7 +73,7 @@ def classify() -> Any:
     params = parse_model(ClassifyParams, request.params)
     top_k = params.top_k or current_settings().classify_top_k
     return _serve("classify", request, _model("classify", params.model),
-                  lambda image: ImageJob(image, top_k=top_k), _render_labels)
+                  lambda image: ImageItem(image, top_k=top_k), _render_labels)
 
 
 @bp.post("/caption")
@@ -101,19 +82,14 @@ def caption() -> Any:
     params = parse_model(CaptionParams, request.params)
     generation = _generation(params, current_settings())
     return _serve("caption", request, _model("caption", params.model),
-                  lambda image: ImageJob(image, generation=generation), lambda text: {"caption": text})
+                  lambda image: ImageItem(image, generation=generation), lambda text: {"caption": text})
 
 
 @bp.post("/ocr")
 def ocr() -> Any:
     request = _intake().read()
     params = parse_model(ModelParams, request.params)
-    return _serve("ocr", request, _model("ocr", params.model), ImageJob, _render_ocr)
-
-
-@bp.get("/models")
-def models() -> Any:
-    return jsonify(object="list", data=current_pool().list_models())
+    return _serve("ocr", request, _model("ocr", params.model), ImageItem, _render_ocr)
 
 
 def _generation(params: CaptionParams, settings: VisionSettings) -> Generation:

@@ -11,7 +11,7 @@ import numpy as np
 from servekit.errors import InvalidInput
 from servekit.models import ModelBackend
 from services.audio.settings import default_cache_dir
-from services.audio.transcript import TranscribeOptions, Transcript, TranscriptionJob
+from services.audio.transcript import TranscribeOptions, Transcript, TranscriptionItem
 from services.audio.weights import resolve_model_dir
 
 
@@ -45,12 +45,17 @@ class AudioBackend(ModelBackend):
             raise InvalidInput(f"model {self.name!r} does not take a language", param="language",
                                code="unsupported_language")
 
-    def transcribe(self, job: TranscriptionJob) -> Transcript:
-        """One recording -> its transcript (backends that list ``transcribe``)."""
-        raise NotImplementedError
+    def transcribe(self, items: list[TranscriptionItem]) -> list[Any]:
+        """Recordings -> transcripts, one at a time; a recording whose caller gave up while it waited costs
+        nothing, and a failure fails only its recording."""
+        def run(item: TranscriptionItem) -> Transcript:
+            item.check_deadline(self.name)
+            return self.transcribe_one(item)
 
-    def embed_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
-        """Recordings -> unit vectors, one per recording (backends that list ``embed``)."""
+        return self.each(items, run)
+
+    def transcribe_one(self, item: TranscriptionItem) -> Transcript:
+        """One recording -> its transcript (backends that list ``transcribe``)."""
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
@@ -61,22 +66,6 @@ class AudioBackend(ModelBackend):
             info.update(word_timestamps=self.supports_word_timestamps,
                         languages=list(self.supported_languages() or []))
         return info
-
-    def predict(self, task: str, items: list[Any]) -> list[Any]:
-        if task == "embed":
-            with self.stage("forward", len(items)):
-                return list(self.embed_batch(items))
-        if task != "transcribe":
-            raise InvalidInput(f"unsupported task {task}")
-        results: list[Any] = []
-        for job in items:
-            try:
-                job.check_deadline(self.name)  # a recording whose caller gave up while it waited costs nothing
-                with self.stage("forward", 1):
-                    results.append(self.transcribe(job))
-            except Exception as exc:  # noqa: BLE001 - fails this recording only
-                results.append(exc)
-        return results
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from servekit.errors import InvalidInput, NotFound
 from servekit.items import per_item_data
-from servekit.validation import parse_json
+from servekit.validation import check_item_count, parse_json
 from services.fusion.jobs import IngestJobs
 from services.fusion.retrieval import search, upsert_items
 from services.fusion.runtime import FusionRuntime, runtime
@@ -23,9 +23,8 @@ def _jobs() -> IngestJobs:
 
 
 def _items(body: UpsertItems, limit: int | None) -> list[tuple[str, dict[str, Any], Any]]:
-    if limit is not None and len(body.items) > limit:
-        raise InvalidInput(f"at most {limit} items per request, got {len(body.items)}; use /ingest for more",
-                           param="items", code="too_many_items")
+    if limit is not None:
+        check_item_count(len(body.items), limit, param="items", noun="items")
     return [(item.id, item.metadata, item.inputs()) for item in body.items]
 
 
