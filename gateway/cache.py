@@ -29,6 +29,7 @@ from gateway.upstreams import upstream
 from servekit.app import metrics_of
 from servekit.catalog import SERVICE_OF, upstream_of_route
 from servekit.errors import ApiError
+from servekit.slots import AppSlot
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +186,12 @@ class ResultCache:
             log.warning("result cache unavailable: %s", type(exc).__name__)
 
 
+RESULT_CACHE: AppSlot[ResultCache] = AppSlot("result_cache")
+
+
 def install_result_cache(app: Flask, settings: GatewaySettings, store: ResultStore) -> ResultCache:
     """Installed after authentication and rate limits: a hit is still authorised and counted."""
     cache = ResultCache(settings, store, metrics_of(app).registry)
     app.before_request(cache.before)
     app.after_request(cache.after)
-    app.extensions["result_cache"] = cache
-    return cache
+    return RESULT_CACHE.set(app, cache)

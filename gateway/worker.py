@@ -18,6 +18,7 @@ from flask import Flask
 from rq import Queue, Worker, get_current_job
 
 from gateway.settings import GatewaySettings
+from gateway.upstreams import UPSTREAM_CLIENTS
 from servekit.client import CallContext, ServiceClient, build_clients
 from servekit.logs import configure_logging
 from servekit.protocol import ASYNC_JOB_HEADER, REQUEST_ID_HEADER
@@ -56,7 +57,7 @@ def build_job_app(settings: GatewaySettings) -> Flask:
     settings = job_settings(settings)
     app = create_app(settings)
     # settings.request_timeout_s is the job's timeout here (job_settings), so every upstream call may run that long.
-    app.extensions["upstreams"] = build_clients(settings, client_cls=JobServiceClient)
+    UPSTREAM_CLIENTS.set(app, build_clients(settings, client_cls=JobServiceClient))
     return app
 
 

@@ -22,6 +22,7 @@ from servekit.device import Placement, resolve_placement
 from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
 from servekit.metrics import ServiceMetrics
 from servekit.settings import ModelRuntimeSettings
+from servekit.slots import AppSlot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,10 +123,7 @@ class ModelBackend(ABC):
 
 def current_pool() -> ModelPool:
     """The model pool of the app serving the current request."""
-    from flask import current_app
-
-    pool: ModelPool = current_app.extensions["pool"]
-    return pool
+    return POOL.current()
 
 
 def import_object(path: str) -> Any:
@@ -275,3 +273,6 @@ class ModelPool:
             entry["status"] = self._state[spec.name]
             listed.append(entry)
         return listed
+
+
+POOL: AppSlot[ModelPool] = AppSlot("pool")

@@ -6,15 +6,15 @@ vectors travel from the encoder as base64 and are turned into floats only when t
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from typing import Any, Literal
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
-from gateway.upstreams import upstream
+from gateway.upstreams import FANOUT_EXECUTOR, upstream
+from servekit.app import current_settings
 from servekit.catalog import SERVICE_OF, Modality
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
@@ -61,7 +61,7 @@ def _shift_error(error: ApiError, offset: int) -> ApiError:
 
 def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
     client = upstream(SERVICE_OF[req.modality])
-    executor: Executor = current_app.extensions["executor"]
+    executor = FANOUT_EXECUTOR.current()
     offsets = list(range(0, len(items), chunk))
 
     def call(offset: int) -> Any:
@@ -93,7 +93,7 @@ def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[d
 
 @bp.post("/embeddings")
 def create_embeddings() -> Any:
-    settings: GatewaySettings = current_app.extensions["settings"]
+    settings = current_settings(GatewaySettings)
     req = parse_json(EmbeddingsRequest)
     items = _inputs(req, settings.max_embedding_inputs)
     answers = _embed_chunks(req, items, settings.embedding_chunk_size)

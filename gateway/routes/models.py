@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from gateway.upstreams import upstream
+from gateway.upstreams import FANOUT_EXECUTOR, upstream
 from servekit.catalog import ENCODERS, modality_of
 from servekit.errors import ModelNotFound
 from servekit.fanout import fan_out
@@ -31,7 +30,7 @@ def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
 
 
 def _all_models() -> list[dict[str, Any]]:
-    executor: Executor = current_app.extensions["executor"]
+    executor = FANOUT_EXECUTOR.current()
     services = list(ENCODERS)
 
     def call(service: str) -> Any:

@@ -36,7 +36,7 @@ def _audio(backend: ModelBackend) -> AudioBackend:
 
 @bp.post("/transcribe")
 def transcribe() -> Any:
-    settings = current_settings()
+    settings = current_settings(AudioSettings)
     upload = read_upload(max_bytes=settings.max_body_bytes, max_prompt_chars=settings.max_prompt_chars)
     pool = current_pool()
     name = pool.resolve(upload.params.model, "transcribe")
@@ -69,7 +69,7 @@ def _decode_inputs(inputs: list[str], rate: int, settings: AudioSettings) -> lis
 def read_embed() -> EmbedCall:
     """Base64 recordings, decoded at the chosen model's sampling rate."""
     body = parse_json(EmbedRequest)
-    settings: AudioSettings = current_settings()
+    settings = current_settings(AudioSettings)
     check_item_count(len(body.input), settings.max_items_per_request)
 
     def items_for(backend: ModelBackend) -> list[np.ndarray]:

@@ -24,5 +24,5 @@ def check_texts(texts: list[str], settings: TextSettings) -> None:
 def read_embed() -> EmbedCall:
     """The texts are the model's items as they are."""
     request = parse_json(EmbedRequest)
-    check_texts(request.input, current_settings())
+    check_texts(request.input, current_settings(TextSettings))
     return EmbedCall(request, lambda backend: request.input)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from servekit.codecs import decode_base64_payload
 from servekit.errors import ApiError, InvalidInput
+from servekit.slots import AppSlot
 from servekit.uploads import (
     field_values,
     is_multipart,
@@ -119,3 +120,6 @@ class ImageIntake:
             return decode_image(data, self.limits, param=source.param)
         except ApiError as error:
             return error
+
+
+IMAGE_INTAKE: AppSlot[ImageIntake] = AppSlot("image_intake")

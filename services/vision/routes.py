@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ from servekit.models import current_pool
 from servekit.routes import EmbedCall
 from servekit.validation import parse_model
 from services.vision.dispatch import run_images
-from services.vision.intake import ImageIntake, ImageRequest
+from services.vision.intake import IMAGE_INTAKE, ImageIntake, ImageRequest
 from services.vision.items import Generation, ImageItem, Label, OcrResult
 from services.vision.settings import VisionSettings
 
@@ -43,8 +43,7 @@ class CaptionParams(ModelParams):
 
 
 def _intake() -> ImageIntake:
-    intake: ImageIntake = current_app.extensions["image_intake"]
-    return intake
+    return IMAGE_INTAKE.current()
 
 
 def _model(task: str, requested: str | None) -> str:
@@ -71,7 +70,7 @@ def read_embed() -> EmbedCall:
 def classify() -> Any:
     request = _intake().read()
     params = parse_model(ClassifyParams, request.params)
-    top_k = params.top_k or current_settings().classify_top_k
+    top_k = params.top_k or current_settings(VisionSettings).classify_top_k
     return _serve("classify", request, _model("classify", params.model),
                   lambda image: ImageItem(image, top_k=top_k), _render_labels)
 
@@ -80,7 +79,7 @@ def classify() -> Any:
 def caption() -> Any:
     request = _intake().read()
     params = parse_model(CaptionParams, request.params)
-    generation = _generation(params, current_settings())
+    generation = _generation(params, current_settings(VisionSettings))
     return _serve("caption", request, _model("caption", params.model),
                   lambda image: ImageItem(image, generation=generation), lambda text: {"caption": text})
 

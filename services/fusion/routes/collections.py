@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from servekit.errors import InvalidInput, NotFound
 from servekit.items import per_item_data
 from servekit.validation import check_item_count, parse_json
-from services.fusion.jobs import IngestJobs
+from services.fusion.ingest import INGEST_RUNS, IngestRuns
 from services.fusion.retrieval import search, upsert_items
 from services.fusion.runtime import FusionRuntime, runtime
 from services.fusion.schemas import CreateCollection, SearchRequest, UpsertItems
@@ -17,9 +17,8 @@ from services.fusion.schemas import CreateCollection, SearchRequest, UpsertItems
 bp = Blueprint("fusion_collections", __name__, url_prefix="/v1/collections")
 
 
-def _jobs() -> IngestJobs:
-    jobs: IngestJobs = current_app.extensions["ingest_jobs"]
-    return jobs
+def _runs() -> IngestRuns:
+    return INGEST_RUNS.current()
 
 
 def _items(body: UpsertItems, limit: int | None) -> list[tuple[str, dict[str, Any], Any]]:
@@ -93,13 +92,13 @@ def delete_item(name: str, item_id: str) -> Any:
 @bp.post("/<name>/ingest")
 def start_ingest(name: str) -> Any:
     body = parse_json(UpsertItems)
-    job = _jobs().start(name, _items(body, None), body.allow_degraded)
+    job = _runs().start(name, _items(body, None), body.allow_degraded)
     return jsonify(job.describe()), 202
 
 
 @bp.get("/<name>/ingest/<job_id>")
 def ingest_status(name: str, job_id: str) -> Any:
-    return jsonify(_jobs().get(name, job_id).describe())
+    return jsonify(_runs().get(name, job_id).describe())
 
 
 @bp.post("/<name>/search")
