@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -166,7 +167,7 @@ for _target in JOB_TARGETS:
 
 
 @bp.get(JOBS_PREFIX + "/<job_id>")
-def job_status(job_id: str) -> Any:
+def job_status(job_id: str) -> ResponseReturnValue:
     return jsonify(describe(_owned_job(job_id)))
 
 
@@ -188,7 +189,7 @@ def job_result(job_id: str) -> Response:
 
 
 @bp.delete(JOBS_PREFIX + "/<job_id>")
-def cancel_job(job_id: str) -> Any:
+def cancel_job(job_id: str) -> ResponseReturnValue:
     job = _owned_job(job_id)
     status = job.get_status(refresh=True)
     try:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from servekit.context import install_request_context
 from servekit.errors import Unauthorized, register_error_handlers
@@ -37,11 +38,11 @@ def install_health(app: Flask, ready_check: ReadyCheck) -> None:
     """``/healthz``: the process answers. ``/readyz``: models loaded and warmed up (503 until then)."""
 
     @app.get("/healthz")
-    def healthz() -> Any:
+    def healthz() -> ResponseReturnValue:
         return jsonify(status="ok")
 
     @app.get("/readyz")
-    def readyz() -> Any:
+    def readyz() -> ResponseReturnValue:
         ready, detail = ready_check()
         return jsonify(status="ready" if ready else "not_ready", **detail), (200 if ready else 503)
 
@@ -69,7 +70,7 @@ def create_service_app(
     configure_logging(name, settings.log_level)
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it; the base type not
     SETTINGS.set(app, settings)
     metrics = METRICS.set(app, ServiceMetrics(name))
     register_error_handlers(app)

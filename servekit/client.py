@@ -93,7 +93,7 @@ class ServiceClient:
         path: str,
         *,
         json: Any = None,
-        data: bytes | None = None,
+        data: bytes | Mapping[str, Any] | None = None,
         files: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,

@@ -17,7 +17,8 @@ log = logging.getLogger("servekit.access")
 
 def remaining_s() -> float:
     """Seconds left before this request's deadline."""
-    return max(0.0, g.deadline - time.monotonic())
+    deadline: float = g.deadline
+    return max(0.0, deadline - time.monotonic())
 
 
 def install_request_context(app: Flask, default_timeout_s: float) -> None:

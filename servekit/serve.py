@@ -18,7 +18,7 @@ from servekit.models import import_object
 from servekit.settings import ServiceSettings
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
+class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     def __init__(self, factory: Any, settings: ServiceSettings, options: dict[str, Any]) -> None:
         self._factory = factory
         self._settings = settings

@@ -29,7 +29,7 @@ class AppSlot(Generic[T]):
 
     def current(self) -> T:
         """The value of the app serving the current request (or the pushed app context)."""
-        return self.of(current_app)  # type: ignore[arg-type]  # the proxy stands for the app
+        return self.of(current_app)
 
     def current_or_none(self) -> T | None:
         """The current app's value, or None where the app was built without it (an optional feature)."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from gateway.cache import RESULT_CACHE
 from servekit.errors import NotFound
@@ -13,7 +12,7 @@ bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
 
 @bp.delete("/cache")
-def clear_cache() -> Any:
+def clear_cache() -> ResponseReturnValue:
     cache = RESULT_CACHE.current_or_none()
     if cache is None:
         raise NotFound("the result cache is disabled (GATEWAY_CACHE_ENABLED=false)", code="cache_disabled")

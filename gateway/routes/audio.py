@@ -8,10 +8,9 @@ validates all of them one way; its answer (JSON, text, SRT or WebVTT) comes back
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
@@ -36,7 +35,7 @@ def _forward_multipart() -> requests.Response:
     upload = files[0]
     part = (upload.filename or "audio", upload.read(), upload.mimetype or "application/octet-stream")
     fields = {key: values for key, values in request.form.lists()}
-    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)  # type: ignore[arg-type]
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)
 
 
 def _forward_raw() -> requests.Response:
@@ -45,7 +44,7 @@ def _forward_raw() -> requests.Response:
 
 
 @bp.post("/audio/transcriptions")
-def create_transcription() -> Any:
+def create_transcription() -> ResponseReturnValue:
     if is_multipart():
         return _relay(_forward_multipart())
     if request.is_json:

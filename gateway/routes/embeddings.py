@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
@@ -92,7 +93,7 @@ def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[d
 
 
 @bp.post("/embeddings")
-def create_embeddings() -> Any:
+def create_embeddings() -> ResponseReturnValue:
     settings = current_settings(GatewaySettings)
     req = parse_json(EmbeddingsRequest)
     items = _inputs(req, settings.max_embedding_inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from gateway.upstreams import FANOUT_EXECUTOR, upstream
 from servekit.catalog import ENCODERS, modality_of
@@ -46,12 +47,12 @@ def _all_models() -> list[dict[str, Any]]:
 
 
 @bp.get("/models")
-def list_models() -> Any:
+def list_models() -> ResponseReturnValue:
     return jsonify(object="list", data=_all_models())
 
 
 @bp.get("/models/<path:model_id>")
-def retrieve_model(model_id: str) -> Any:
+def retrieve_model(model_id: str) -> ResponseReturnValue:
     for model in _all_models():
         if model["id"] == model_id:
             return jsonify(model)

@@ -43,4 +43,5 @@ def job_budget_s(settings: AudioSettings) -> float:
     """
     granted = protocol.deadline_budget_s(request.headers)
     budget = settings.job_timeout_s if granted is None else min(settings.job_timeout_s, granted)
-    return max(0.0, g.started + budget - time.monotonic())
+    started: float = g.started
+    return max(0.0, started + budget - time.monotonic())

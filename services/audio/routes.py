@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
@@ -35,7 +35,7 @@ def _audio(backend: ModelBackend) -> AudioBackend:
 
 
 @bp.post("/transcribe")
-def transcribe() -> Any:
+def transcribe() -> ResponseReturnValue:
     settings = current_settings(AudioSettings)
     upload = read_upload(max_bytes=settings.max_body_bytes, max_prompt_chars=settings.max_prompt_chars)
     pool = current_pool()

@@ -77,7 +77,8 @@ class TrainedHead:
     def fuse(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
         x, mask = stack([vectors], self.dim)
         with torch.inference_mode():
-            return self.module(x, mask)[0].double().numpy()
+            scores: np.ndarray = self.module(x, mask)[0].double().numpy()
+        return scores
 
     def describe(self) -> dict[str, Any]:
         return {"object": "fusion_head", "id": f"{self.name}@v{self.version}", "name": self.name,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +52,7 @@ def _model(task: str, requested: str | None) -> str:
 
 
 def _serve(task: str, request: ImageRequest, model: str, make_item: Callable[[Image.Image], ImageItem],
-           render: Callable[[Any], dict[str, Any]]) -> Any:
+           render: Callable[[Any], dict[str, Any]]) -> Response:
     param = "file" if request.sources[0].param.startswith("file") else "input"
     images = _intake().decode(request.sources)
     results = run_images(current_pool(), model, task, images, make_item)
@@ -67,7 +68,7 @@ def read_embed() -> EmbedCall:
 
 
 @bp.post("/classify")
-def classify() -> Any:
+def classify() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(ClassifyParams, request.params)
     top_k = params.top_k or current_settings(VisionSettings).classify_top_k
@@ -76,7 +77,7 @@ def classify() -> Any:
 
 
 @bp.post("/caption")
-def caption() -> Any:
+def caption() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(CaptionParams, request.params)
     generation = _generation(params, current_settings(VisionSettings))
@@ -85,7 +86,7 @@ def caption() -> Any:
 
 
 @bp.post("/ocr")
-def ocr() -> Any:
+def ocr() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(ModelParams, request.params)
     return _serve("ocr", request, _model("ocr", params.model), ImageItem, _render_ocr)

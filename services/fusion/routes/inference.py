@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from servekit.errors import InvalidInput
 from servekit.validation import parse_json
@@ -17,7 +16,7 @@ bp = Blueprint("fusion_inference", __name__, url_prefix="/v1")
 
 
 @bp.post("/fuse")
-def fuse() -> Any:
+def fuse() -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(FuseRequest)
     options = rt.options(body)
@@ -31,7 +30,7 @@ def fuse() -> Any:
 
 
 @bp.post("/classifications")
-def classifications() -> Any:
+def classifications() -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(ClassifyRequest)
     options = rt.options(body)
