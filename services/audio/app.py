@@ -9,7 +9,8 @@ from flask import Flask
 from servekit.app import create_model_service
 from servekit.models import ModelSpec
 from services.audio.backends import REGISTRY
-from services.audio.routes import bp, read_embed
+from services.audio.intake import read_embed
+from services.audio.routes import bp
 from services.audio.settings import AudioSettings
 
 

@@ -1,4 +1,5 @@
-"""The three ways a recording arrives: multipart upload, a raw audio body, or base64 in JSON.
+"""The three ways a recording arrives: multipart upload, a raw audio body, or base64 in JSON; and the base64
+recordings of an embed request.
 
 Each yields the audio bytes, the transcription parameters (validated, OpenAI's names) and the name of the
 parameter that carried the audio, so that errors point at it.
@@ -9,15 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
+from servekit.embeddings import EmbedRequest
 from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.models import ModelBackend
+from servekit.routes import EmbedCall
 from servekit.uploads import is_raw_media
-from servekit.validation import parse_model, require_json
+from servekit.validation import check_item_count, parse_json, parse_model, require_json
+from services.audio.backends.base import as_audio_backend
+from services.audio.decode import decode_audio
 from services.audio.formats import ResponseFormat
-from services.audio.transcript import Granularity, TranscribeOptions
+from services.audio.items import Granularity, TranscribeOptions
+from services.audio.limits import embed_limits
+from services.audio.settings import AudioSettings
 
 GRANULARITY_FIELDS = ("timestamp_granularities[]", "timestamp_granularities")
 
@@ -121,3 +131,25 @@ def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
     raise UnsupportedMediaType(
         f"send multipart/form-data with a 'file', application/json with 'audio', or a raw audio/* body; "
         f"got {mimetype or 'no content type'}")
+
+
+def _decode_inputs(inputs: list[str], rate: int, settings: AudioSettings) -> list[np.ndarray]:
+    limits = embed_limits(settings)
+    decoded = []
+    for index, value in enumerate(inputs):
+        param = f"input[{index}]"
+        data, _ = decode_base64_payload(value, max_bytes=settings.max_body_bytes, param=param)
+        decoded.append(decode_audio(data, target_rate=rate, limits=limits, param=param).samples)
+    return decoded
+
+
+def read_embed() -> EmbedCall:
+    """Base64 recordings, decoded at the chosen model's sampling rate."""
+    body = parse_json(EmbedRequest)
+    settings = current_settings(AudioSettings)
+    check_item_count(len(body.input), settings.max_items_per_request)
+
+    def items_for(backend: ModelBackend) -> list[np.ndarray]:
+        return _decode_inputs(body.input, as_audio_backend(backend).sampling_rate, settings)
+
+    return EmbedCall(body, items_for)

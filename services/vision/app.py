@@ -8,8 +8,8 @@ from servekit.app import create_model_service
 from services.vision.backends import REGISTRY
 from services.vision.fetch import UrlFetcher, UrlPolicy
 from services.vision.imaging import ImageLimits
-from services.vision.intake import IMAGE_INTAKE, ImageIntake
-from services.vision.routes import bp, read_embed
+from services.vision.intake import IMAGE_INTAKE, ImageIntake, read_embed
+from services.vision.routes import bp
 from services.vision.settings import VisionSettings
 
 

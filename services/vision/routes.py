@@ -12,11 +12,9 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from servekit.app import current_settings
-from servekit.embeddings import EmbedParams
-from servekit.errors import ApiError, InvalidInput
+from servekit.errors import InvalidInput
 from servekit.items import per_item_data
 from servekit.models import current_pool
-from servekit.routes import EmbedCall
 from servekit.validation import parse_model
 from services.vision.dispatch import run_images
 from services.vision.intake import IMAGE_INTAKE, ImageIntake, ImageRequest
@@ -57,14 +55,6 @@ def _serve(task: str, request: ImageRequest, model: str, make_item: Callable[[Im
     images = _intake().decode(request.sources)
     results = run_images(current_pool(), model, task, images, make_item)
     return jsonify(object="list", model=model, data=per_item_data(results, render, param=param))
-
-
-def read_embed() -> EmbedCall:
-    """Images in any of the three request forms; each decoded one is an item, a bad one fails the request."""
-    request = _intake().read()
-    params = parse_model(EmbedParams, request.params)
-    return EmbedCall(params, lambda backend: [image if isinstance(image, ApiError) else ImageItem(image)
-                                              for image in _intake().decode(request.sources)])
 
 
 @bp.post("/classify")

@@ -10,8 +10,8 @@ import numpy as np
 
 from servekit.errors import InvalidInput
 from servekit.models import ModelBackend
+from services.audio.items import TranscribeOptions, Transcript, TranscriptionItem
 from services.audio.settings import default_cache_dir
-from services.audio.transcript import TranscribeOptions, Transcript, TranscriptionItem
 from services.audio.weights import resolve_model_dir
 
 
@@ -66,6 +66,13 @@ class AudioBackend(ModelBackend):
             info.update(word_timestamps=self.supports_word_timestamps,
                         languages=list(self.supported_languages() or []))
         return info
+
+
+def as_audio_backend(backend: ModelBackend) -> AudioBackend:
+    """The pool's backend as the audio backend every audio registry entry is."""
+    if not isinstance(backend, AudioBackend):  # a registry mistake, not the caller's
+        raise TypeError(f"{backend.name} is not an audio backend")
+    return backend
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, unit, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionItem, Word
+from services.audio.items import Segment, Transcript, TranscriptionItem, Word
 
 WINDOW_SAMPLES = 30 * 16000
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

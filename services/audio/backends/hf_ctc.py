@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionItem, Word
+from services.audio.items import Segment, Transcript, TranscriptionItem, Word
 
 
 class HfCtcBackend(AudioBackend):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionItem
+from services.audio.items import Segment, Transcript, TranscriptionItem
 
 
 class HfWhisperBackend(AudioBackend):
