@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC ?= checkov==3.3.30
 
-.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test lint bench clean
+.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test check lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,13 @@ run: install
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES=redis-server || echo "could not install redis-server"
 	$(PY) scripts/local_stack.py
 
-test: install-dev
+test: install-dev check
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint and types: ruff over every Python file, mypy --strict over the packages (pyproject's [tool.mypy]).
+check: install-dev
+	$(VENV)/bin/ruff check servekit services gateway tests bench scripts deploy
+	$(VENV)/bin/mypy
 
 # Only the deployment checks: overlays rendered and validated, linters, compose, code/manifest consistency.
 test-deploy: install-dev
@@ -69,8 +74,7 @@ test-deploy: install-dev
 compose-secrets:
 	$(PYTHON) deploy/compose/make_secrets.py
 
-lint: install-dev
-	$(VENV)/bin/ruff check servekit services gateway tests bench scripts
+lint: check
 
 bench: install-dev
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run_all.py

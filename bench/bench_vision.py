@@ -72,9 +72,9 @@ class InProcess:
         self.images = [decode_image(data, ImageLimits(10**8, 10**8, 1000.0)) for data in jpegs]
 
     def rate(self, size: int, seconds: float) -> float:
-        from services.vision.jobs import ImageJob
+        from services.vision.items import ImageItem
 
-        jobs = [ImageJob(self.images[i % len(self.images)]) for i in range(size)]
+        jobs = [ImageItem(self.images[i % len(self.images)]) for i in range(size)]
         self.backend.predict("embed", jobs)
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:

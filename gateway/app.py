@@ -20,7 +20,7 @@ from gateway.limits import install_rate_limits
 from gateway.openapi_doc import bp as openapi_bp
 from gateway.routes import admin, audio, embeddings, fusion, images, models
 from gateway.settings import GatewaySettings
-from gateway.upstreams import build_upstreams
+from gateway.upstreams import FANOUT_EXECUTOR, UPSTREAM_CLIENTS, build_upstreams
 from servekit.app import create_service_app
 from servekit.client import ServiceClient
 
@@ -41,9 +41,9 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     settings = settings or GatewaySettings()
     clients = build_upstreams(settings)
     app = create_service_app("gateway", settings, ready_check=_ready_check(settings, clients))
-    app.extensions["upstreams"] = clients
+    UPSTREAM_CLIENTS.set(app, clients)
     executor = ThreadPoolExecutor(max_workers=settings.threads * 2, thread_name_prefix="fanout")
-    app.extensions["executor"] = executor
+    FANOUT_EXECUTOR.set(app, executor)
     atexit.register(executor.shutdown, wait=False)
     if not settings.auth_disabled:
         install_auth(app, build_authenticator(settings))

@@ -182,11 +182,6 @@ def install_auth(app: Flask, authenticator: Authenticator) -> None:
         check_scope(identity)
 
 
-def install_api_key_auth(app: Flask, store: ApiKeyStore) -> None:
-    """API keys only (no bearer tokens)."""
-    install_auth(app, Authenticator(store))
-
-
 def build_authenticator(settings: GatewaySettings) -> Authenticator:
     default_scopes = parse_scopes(settings.api_key_default_scopes)
     return Authenticator(ApiKeyStore(load_grants(settings), default_scopes), JwtVerifier.from_settings(settings))

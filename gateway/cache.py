@@ -24,18 +24,16 @@ from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.cache_store import ResultStore
-from gateway.routes.embeddings import UPSTREAM_OF
 from gateway.settings import GatewaySettings
 from gateway.upstreams import upstream
 from servekit.app import metrics_of
+from servekit.catalog import SERVICE_OF, upstream_of_route
 from servekit.errors import ApiError
+from servekit.slots import AppSlot
 
 log = logging.getLogger(__name__)
 
 CACHE_HEADER = "X-Cache"
-# Which upstream serves a route (its model list gives the version); embeddings depend on the body's modality.
-ROUTE_UPSTREAMS: dict[str, str] = {"/v1/images": "vision", "/v1/audio": "audio", "/v1/fuse": "fusion",
-                                   "/v1/classifications": "fusion"}
 VOLATILE_MODEL_FIELDS = frozenset({"status"})
 
 
@@ -84,8 +82,8 @@ def upstream_for(rule: str) -> str | None:
     if rule == "/v1/embeddings":
         body = request.get_json(silent=True)
         modality = body.get("modality", "text") if isinstance(body, dict) else "text"
-        return UPSTREAM_OF.get(str(modality))
-    return next((svc for prefix, svc in ROUTE_UPSTREAMS.items() if rule.startswith(prefix)), None)
+        return SERVICE_OF.get(str(modality))
+    return upstream_of_route(rule)
 
 
 def requested_model() -> str:
@@ -188,10 +186,12 @@ class ResultCache:
             log.warning("result cache unavailable: %s", type(exc).__name__)
 
 
+RESULT_CACHE: AppSlot[ResultCache] = AppSlot("result_cache")
+
+
 def install_result_cache(app: Flask, settings: GatewaySettings, store: ResultStore) -> ResultCache:
     """Installed after authentication and rate limits: a hit is still authorised and counted."""
     cache = ResultCache(settings, store, metrics_of(app).registry)
     app.before_request(cache.before)
     app.after_request(cache.after)
-    app.extensions["result_cache"] = cache
-    return cache
+    return RESULT_CACHE.set(app, cache)

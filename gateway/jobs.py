@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -23,11 +24,14 @@ from rq.job import Job, JobStatus
 from gateway.auth import is_admin
 from gateway.scopes import JOBS_PREFIX
 from gateway.settings import GatewaySettings
+from servekit.app import current_settings
 from servekit.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from servekit.slots import AppSlot
 
 # The routes whose work can be deferred; each gets ``POST /v1/jobs/<route without /v1/>``.
 JOB_TARGETS: tuple[str, ...] = ("/v1/audio/transcriptions", "/v1/embeddings", "/v1/collections/<name>/items")
 WORKER_FUNCTION = "gateway.worker.run_job"
+JOB_QUEUE: AppSlot[Queue] = AppSlot("job_queue")
 PUBLIC_STATUS = {
     JobStatus.QUEUED: "queued", JobStatus.DEFERRED: "queued", JobStatus.SCHEDULED: "queued",
     JobStatus.STARTED: "running", JobStatus.FINISHED: "succeeded", JobStatus.FAILED: "failed",
@@ -51,15 +55,14 @@ def build_queue(settings: GatewaySettings) -> Queue | None:
 
 
 def _queue() -> Queue:
-    queue: Queue | None = current_app.extensions.get("job_queue")
+    queue = JOB_QUEUE.current_or_none()
     if queue is None:
         raise JobsUnavailable("asynchronous jobs need Redis: set GATEWAY_REDIS_URL and run `python -m gateway.worker`")
     return queue
 
 
 def _settings() -> GatewaySettings:
-    settings: GatewaySettings = current_app.extensions["settings"]
-    return settings
+    return current_settings(GatewaySettings)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -164,7 +167,7 @@ for _target in JOB_TARGETS:
 
 
 @bp.get(JOBS_PREFIX + "/<job_id>")
-def job_status(job_id: str) -> Any:
+def job_status(job_id: str) -> ResponseReturnValue:
     return jsonify(describe(_owned_job(job_id)))
 
 
@@ -186,7 +189,7 @@ def job_result(job_id: str) -> Response:
 
 
 @bp.delete(JOBS_PREFIX + "/<job_id>")
-def cancel_job(job_id: str) -> Any:
+def cancel_job(job_id: str) -> ResponseReturnValue:
     job = _owned_job(job_id)
     status = job.get_status(refresh=True)
     try:
@@ -202,7 +205,9 @@ def cancel_job(job_id: str) -> Any:
 
 
 def install_jobs(app: Flask, settings: GatewaySettings) -> None:
-    app.extensions["job_queue"] = build_queue(settings)
+    queue = build_queue(settings)
+    if queue is not None:
+        JOB_QUEUE.set(app, queue)
     app.before_request(allow_large_job_bodies(settings))
     app.register_blueprint(bp)
 

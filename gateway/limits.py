@@ -69,5 +69,4 @@ def install_rate_limits(app: Flask, settings: GatewaySettings) -> Limiter:
         enabled=settings.rate_limits_enabled,
     )
     app.after_request(_remember_retry_after)  # ...and this one before it
-    app.extensions["rate_limiter"] = limiter
     return limiter

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 from flask import Blueprint, Response, jsonify, send_from_directory
+from flask.typing import ResponseReturnValue
 
 FRAGMENTS = Path(__file__).parent / "openapi"
 
@@ -42,7 +43,7 @@ def build_document() -> dict[str, Any]:
 
 
 @bp.get("/openapi.json")
-def openapi_json() -> Any:
+def openapi_json() -> ResponseReturnValue:
     return jsonify(build_document())
 
 

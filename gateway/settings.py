@@ -8,13 +8,14 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import SERVICES, UPSTREAMS
 from servekit.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+    model_config = SettingsConfigDict(env_prefix=SERVICES["gateway"].env_prefix)
 
-    port: int = Field(8080, ge=1, le=65535, description="TCP port of the public API.")
+    port: int = Field(SERVICES["gateway"].port, ge=1, le=65535, description="TCP port of the public API.")
     threads: int = Field(32, ge=1, le=1024, description="Request threads; each waits on an upstream call.")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     request_timeout_s: float = Field(60.0, gt=0, description="Deadline of a public request, passed downstream.")
@@ -70,10 +71,10 @@ class GatewaySettings(ServiceSettings):
         512 * 1024 * 1024, ge=1024, description="Largest job submission accepted (413 above).")
     tls_cert_file: str | None = Field(None, description="PEM certificate chain: serve HTTPS (needs the key too).")
     tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
-    text_url: str = Field("http://127.0.0.1:8001", description="Base URL of the text encoder service.")
-    vision_url: str = Field("http://127.0.0.1:8002", description="Base URL of the vision encoder service.")
-    audio_url: str = Field("http://127.0.0.1:8003", description="Base URL of the audio encoder service.")
-    fusion_url: str = Field("http://127.0.0.1:8004", description="Base URL of the fusion service.")
+    text_url: str = Field(SERVICES["text"].default_url, description="Base URL of the text encoder service.")
+    vision_url: str = Field(SERVICES["vision"].default_url, description="Base URL of the vision encoder service.")
+    audio_url: str = Field(SERVICES["audio"].default_url, description="Base URL of the audio encoder service.")
+    fusion_url: str = Field(SERVICES["fusion"].default_url, description="Base URL of the fusion service.")
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an upstream service.")
     upstream_pool_size: int = Field(64, ge=1, description="Pooled connections per upstream service.")
     max_embedding_inputs: int = Field(2048, ge=1, description="Most inputs one embeddings request may carry.")
@@ -103,6 +104,11 @@ class GatewaySettings(ServiceSettings):
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE must be set together")
         return self
+
+    def upstream_urls(self) -> dict[str, str]:
+        """Every service the gateway calls, by catalog name."""
+        urls = {"text": self.text_url, "vision": self.vision_url, "audio": self.audio_url, "fusion": self.fusion_url}
+        return {name: urls[name] for name in UPSTREAMS}
 
     def gunicorn_options(self) -> dict[str, Any]:
         """HTTPS when a certificate and key are configured; plain HTTP otherwise (or behind a TLS ingress)."""

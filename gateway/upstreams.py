@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from concurrent.futures import Executor
 
 from gateway.settings import GatewaySettings
 from servekit.client import ServiceClient, build_clients
+from servekit.slots import AppSlot
 
-UPSTREAMS = ("text", "vision", "audio", "fusion")
+UPSTREAM_CLIENTS: AppSlot[dict[str, ServiceClient]] = AppSlot("upstreams")
+# Threads of parallel upstream calls (chunks of a large request, model lists of every upstream).
+FANOUT_EXECUTOR: AppSlot[Executor] = AppSlot("executor")
 
 
 def build_upstreams(settings: GatewaySettings) -> dict[str, ServiceClient]:
-    return build_clients(settings, UPSTREAMS)
+    return build_clients(settings)
 
 
 def upstream(name: str) -> ServiceClient:
     """The client of upstream ``name`` in the current app."""
-    clients: dict[str, ServiceClient] = current_app.extensions["upstreams"]
-    return clients[name]
+    return UPSTREAM_CLIENTS.current()[name]

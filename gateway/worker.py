@@ -18,14 +18,13 @@ from flask import Flask
 from rq import Queue, Worker, get_current_job
 
 from gateway.settings import GatewaySettings
-from gateway.upstreams import UPSTREAMS
+from gateway.upstreams import UPSTREAM_CLIENTS
 from servekit.client import CallContext, ServiceClient, build_clients
-from servekit.context import REQUEST_ID_HEADER
 from servekit.logs import configure_logging
+from servekit.protocol import ASYNC_JOB_HEADER, REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
-ASYNC_JOB_HEADER = "X-Polyserve-Async-Job"
 # The app that runs jobs in this worker process (and in the horses forked from it); set once by main().
 _job_app: list[Flask] = []
 
@@ -58,7 +57,7 @@ def build_job_app(settings: GatewaySettings) -> Flask:
     settings = job_settings(settings)
     app = create_app(settings)
     # settings.request_timeout_s is the job's timeout here (job_settings), so every upstream call may run that long.
-    app.extensions["upstreams"] = build_clients(settings, UPSTREAMS, client_cls=JobServiceClient)
+    UPSTREAM_CLIENTS.set(app, build_clients(settings, client_cls=JobServiceClient))
     return app
 
 

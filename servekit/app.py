@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from servekit.context import install_request_context
 from servekit.errors import Unauthorized, register_error_handlers
 from servekit.logs import configure_logging
 from servekit.metrics import ServiceMetrics
+from servekit.protocol import INTERNAL_TOKEN_HEADER
 from servekit.settings import ModelRuntimeSettings, ServiceSettings
+from servekit.slots import AppSlot
 
 if TYPE_CHECKING:
     from servekit.models import ModelSpec
+    from servekit.routes import EmbedIntake
 from servekit.tracing import install_tracing
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 ReadyCheck = Callable[[], tuple[bool, dict[str, Any]]]
+S = TypeVar("S", bound=ServiceSettings)
+SETTINGS: AppSlot[ServiceSettings] = AppSlot("settings")
+METRICS: AppSlot[ServiceMetrics] = AppSlot("metrics")
 
 
 def _always_ready() -> tuple[bool, dict[str, Any]]:
@@ -32,11 +38,11 @@ def install_health(app: Flask, ready_check: ReadyCheck) -> None:
     """``/healthz``: the process answers. ``/readyz``: models loaded and warmed up (503 until then)."""
 
     @app.get("/healthz")
-    def healthz() -> Any:
+    def healthz() -> ResponseReturnValue:
         return jsonify(status="ok")
 
     @app.get("/readyz")
-    def readyz() -> Any:
+    def readyz() -> ResponseReturnValue:
         ready, detail = ready_check()
         return jsonify(status="ready" if ready else "not_ready", **detail), (200 if ready else 503)
 
@@ -64,10 +70,9 @@ def create_service_app(
     configure_logging(name, settings.log_level)
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["settings"] = settings
-    metrics = ServiceMetrics(name)
-    app.extensions["metrics"] = metrics
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it; the base type not
+    SETTINGS.set(app, settings)
+    metrics = METRICS.set(app, ServiceMetrics(name))
     register_error_handlers(app)
     install_request_context(app, settings.request_timeout_s)
     install_tracing(app, name)
@@ -84,30 +89,35 @@ def create_model_service(
     registry: Mapping[str, str],
     blueprints: Sequence[Blueprint],
     *,
+    embed_intake: EmbedIntake,
     specs: Sequence[ModelSpec] | None = None,
     load_in_background: bool = True,
 ) -> Flask:
-    """A model-serving app: the kernel, a :class:`ModelPool` of the configured models (``specs``, by default
-    ``settings.models``; ready once loaded and warmed up) and the service's blueprints."""
-    from servekit.models import ModelPool
+    """An encoder app: the kernel, a :class:`ModelPool` of the configured models (``specs``, by default
+    ``settings.models``; ready once loaded and warmed up), the kernel's ``/v1/embed`` and ``/v1/models`` over
+    the service's ``embed_intake``, and the service's own blueprints."""
+    from servekit.models import POOL, ModelPool
+    from servekit.routes import encoder_blueprint
 
     pool_ref: list[ModelPool] = []
     app = create_service_app(name, settings, ready_check=lambda: pool_ref[0].ready_check())
-    models = settings.models if specs is None else specs  # type: ignore[attr-defined]
-    pool = ModelPool(models, registry, settings, metrics_of(app))
+    pool = ModelPool(settings.models if specs is None else specs, registry, settings, metrics_of(app))
     pool_ref.append(pool)
-    app.extensions["pool"] = pool
+    POOL.set(app, pool)
+    app.register_blueprint(encoder_blueprint(embed_intake))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     pool.start(background=load_in_background)
     return app
 
 
-def current_settings() -> Any:
-    """The settings object of the app serving the current request."""
-    return current_app.extensions["settings"]
+def current_settings(kind: type[S]) -> S:
+    """The settings of the app serving the current request, as the service's own settings class."""
+    settings = SETTINGS.current()
+    if not isinstance(settings, kind):
+        raise TypeError(f"this app's settings are {type(settings).__name__}, not {kind.__name__}")
+    return settings
 
 
 def metrics_of(app: Flask) -> ServiceMetrics:
-    metrics: ServiceMetrics = app.extensions["metrics"]
-    return metrics
+    return METRICS.of(app)

@@ -7,17 +7,16 @@ downstream, the internal token attached, and upstream errors relayed in the one 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from flask import g, has_request_context
 from requests.adapters import HTTPAdapter
 
-from servekit.app import INTERNAL_TOKEN_HEADER
-from servekit.context import DEADLINE_HEADER, REQUEST_ID_HEADER
 from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
+from servekit.protocol import DEADLINE_HEADER, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ class ServiceClient:
         path: str,
         *,
         json: Any = None,
-        data: bytes | None = None,
+        data: bytes | Mapping[str, Any] | None = None,
         files: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -153,16 +152,29 @@ class ServiceClient:
         self._session.close()
 
 
-def build_clients(settings: Any, names: Iterable[str], *,
+class UpstreamSettings(Protocol):
+    """What a caller of other services configures: where they are and how to reach them."""
+
+    @property
+    def internal_token(self) -> str | None: ...
+    @property
+    def upstream_connect_timeout_s(self) -> float: ...
+    @property
+    def request_timeout_s(self) -> float: ...
+    @property
+    def upstream_pool_size(self) -> int: ...
+    def upstream_urls(self) -> Mapping[str, str]: ...
+
+
+def build_clients(settings: UpstreamSettings, *,
                   client_cls: type[ServiceClient] = ServiceClient) -> dict[str, ServiceClient]:
-    """One pooled client per upstream in ``names``, at ``settings.<name>_url``, with the settings' internal token,
-    connect timeout, request timeout and pool size (``upstream_connect_timeout_s``, ``request_timeout_s``,
-    ``upstream_pool_size``)."""
+    """One pooled client per upstream the settings name, with their internal token, connect timeout, request
+    timeout and pool size."""
     return {
         name: client_cls(
-            name, getattr(settings, f"{name}_url"), token=settings.internal_token,
+            name, url, token=settings.internal_token,
             connect_timeout_s=settings.upstream_connect_timeout_s, read_timeout_s=settings.request_timeout_s,
             pool_size=settings.upstream_pool_size,
         )
-        for name in names
+        for name, url in settings.upstream_urls().items()
     }

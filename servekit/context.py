@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -10,21 +9,16 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-REQUEST_ID_HEADER = "X-Request-ID"
-# Remaining time budget in milliseconds; relative, so that clocks of different hosts need not agree.
-DEADLINE_HEADER = "X-Request-Timeout-Ms"
+from servekit.protocol import REQUEST_ID_HEADER, deadline_budget_s
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 log = logging.getLogger("servekit.access")
 
 
-def current_request_id() -> str | None:
-    return g.get("request_id")
-
-
 def remaining_s() -> float:
     """Seconds left before this request's deadline."""
-    return max(0.0, g.deadline - time.monotonic())
+    deadline: float = g.deadline
+    return max(0.0, deadline - time.monotonic())
 
 
 def install_request_context(app: Flask, default_timeout_s: float) -> None:
@@ -35,12 +29,8 @@ def install_request_context(app: Flask, default_timeout_s: float) -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         g.started = time.monotonic()
-        budget_s = default_timeout_s
-        header = request.headers.get(DEADLINE_HEADER)
-        if header:
-            with contextlib.suppress(ValueError):
-                budget_s = min(budget_s, max(0.0, float(header) / 1000.0))
-        g.deadline = g.started + budget_s
+        granted = deadline_budget_s(request.headers)
+        g.deadline = g.started + (default_timeout_s if granted is None else min(default_timeout_s, granted))
 
     @app.after_request
     def _finish(response: Response) -> Response:

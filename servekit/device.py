@@ -18,7 +18,8 @@ class Placement:
     def dtype(self) -> torch.dtype:
         import torch
 
-        return getattr(torch, self.dtype_name)
+        dtype: torch.dtype = getattr(torch, self.dtype_name)
+        return dtype
 
     @property
     def is_cuda(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,20 +14,38 @@ from servekit.errors import InvalidInput
 EncodingFormat = Literal["float", "base64"]
 
 
-class EmbedRequest(BaseModel):
-    """The body of every encoder's ``POST /v1/embed``: one input or many (text, or base64 image/audio)."""
+class EmbedParams(BaseModel):
+    """What every encoder's ``POST /v1/embed`` takes besides its inputs."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = None
-    input: list[str] = Field(min_length=1)
+    model: str | None = Field(None, min_length=1, description="Default: the first model that embeds.")
     encoding_format: EncodingFormat = "float"
     dimensions: int | None = Field(None, ge=1)
+
+
+class EmbedRequest(EmbedParams):
+    """The JSON body of ``POST /v1/embed``: one input or many (text, or base64 images / recordings)."""
+
+    input: list[str] = Field(min_length=1)
 
     @field_validator("input", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+
+class TokenCountedVector(NamedTuple):
+    """An embedding with the number of tokens its input took (text models report usage)."""
+
+    vector: np.ndarray
+    tokens: int
+
+
+def split_token_counts(results: Sequence[Any]) -> tuple[list[np.ndarray], int]:
+    """Vectors, and the tokens of those that counted them."""
+    vectors = [r.vector if isinstance(r, TokenCountedVector) else r for r in results]
+    return vectors, sum(r.tokens for r in results if isinstance(r, TokenCountedVector))
 
 
 def shorten(vector: np.ndarray, dimensions: int | None) -> np.ndarray:

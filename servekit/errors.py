@@ -80,10 +80,6 @@ class UnprocessableInput(ApiError):
     status, code, type = 422, "unprocessable_input", "invalid_request_error"
 
 
-class RateLimited(ApiError):
-    status, code, type = 429, "rate_limit_exceeded", "rate_limit_error"
-
-
 class InferenceError(ApiError):
     status, code, type = 500, "inference_error", "server_error"
 

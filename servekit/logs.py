@@ -34,5 +34,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(RequestIdFilter())
-    handler._polyserve = True  # type: ignore[attr-defined]
+    handler._polyserve = True  # type: ignore[attr-defined]  # our marker on a stdlib handler
     root.addHandler(handler)

@@ -11,9 +11,9 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +22,10 @@ from servekit.device import Placement, resolve_placement
 from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
 from servekit.metrics import ServiceMetrics
 from servekit.settings import ModelRuntimeSettings
+from servekit.slots import AppSlot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ModelSpec(BaseModel):
@@ -40,11 +42,22 @@ class ModelSpec(BaseModel):
 
 
 class ModelBackend(ABC):
-    """A loaded model serving one or more tasks (``embed``, ``caption``, ``transcribe``, ...)."""
+    """A loaded model serving one or more tasks (``embed``, ``caption``, ``transcribe``, ...).
 
-    tasks: frozenset[str] = frozenset()
+    The contract: list the tasks in ``tasks`` and implement each as a batched method named after it, taking
+    the batch's items and returning one output per item, in order (an exception in a slot fails only that
+    item). Time the stages with :meth:`stage`. The pool calls :meth:`predict`, which dispatches.
+    """
+
+    tasks: ClassVar[frozenset[str]] = frozenset()
     # Models of one family built from one checkpoint share a space (CLIP text and CLIP image, say).
-    space_family: str | None = None
+    space_family: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = sorted(task for task in cls.tasks if not callable(getattr(cls, task, None)))
+        if missing:
+            raise TypeError(f"{cls.__name__} lists tasks without a method: {missing}")
 
     def __init__(self, spec: ModelSpec, placement: Placement, metrics: ServiceMetrics | None = None) -> None:
         self.spec = spec
@@ -70,9 +83,28 @@ class ModelBackend(ABC):
     def warmup(self) -> None:
         """Run one real forward pass so that the first request pays no start-up cost."""
 
-    @abstractmethod
-    def predict(self, task: str, items: list[Any]) -> Sequence[Any]:
-        """One output per item, in order; an ``Exception`` in a slot fails only that item."""
+    def predict(self, task: str, items: list[Any]) -> list[Any]:
+        """The batched method of ``task`` over ``items``: one output per item, in order."""
+        if task not in self.tasks:
+            raise InvalidInput(f"model {self.name!r} does not support {task}; it supports {sorted(self.tasks)}",
+                               param="model", code="unsupported_task")
+        method: Callable[[list[Any]], Sequence[Any]] = getattr(self, task)
+        outputs = list(method(items))
+        if len(outputs) != len(items):
+            raise RuntimeError(f"{self.name}.{task} returned {len(outputs)} outputs for {len(items)} items")
+        return outputs
+
+    def each(self, items: Sequence[T], run: Callable[[T], Any]) -> list[Any]:
+        """For a model that takes one item at a time: ``run`` per item, timed as the forward stage; an
+        exception fails its item alone."""
+        outputs: list[Any] = []
+        for item in items:
+            try:
+                with self.stage("forward", 1):
+                    outputs.append(run(item))
+            except Exception as exc:  # noqa: BLE001 - fails this item only
+                outputs.append(exc)
+        return outputs
 
     def info(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this model."""
@@ -91,10 +123,7 @@ class ModelBackend(ABC):
 
 def current_pool() -> ModelPool:
     """The model pool of the app serving the current request."""
-    from flask import current_app
-
-    pool: ModelPool = current_app.extensions["pool"]
-    return pool
+    return POOL.current()
 
 
 def import_object(path: str) -> Any:
@@ -150,11 +179,6 @@ class ModelPool:
             self._thread.start()
         else:
             self._load_all()
-
-    def wait_ready(self, timeout_s: float = 300.0) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return self.ready
 
     def _load_all(self) -> None:
         placement = resolve_placement(self._settings.device, self._settings.fp16, self._settings.torch_threads)
@@ -218,13 +242,22 @@ class ModelPool:
                                param="model", code="unsupported_task")
         return backend
 
-    def default_model(self, task: str) -> str:
-        """The first configured model that serves ``task``."""
+    def resolve(self, requested: str | None, task: str) -> str:
+        """The model a request names (checked to serve ``task``), or the first configured one that does.
+
+        With none named and none loaded that serves ``task``: 503 while models are still loading (one of them
+        may), 404 once every model has loaded or failed (none ever will).
+        """
+        if requested is not None:
+            self.backend(requested, task)
+            return requested
         for spec in self._specs:
             backend = self._backends.get(spec.name)
             if backend is not None and task in backend.tasks:
                 return spec.name
-        raise ModelNotReady(f"no loaded model serves {task}")
+        if any(state in ("pending", "loading") for state in self._state.values()):
+            raise ModelNotReady(f"no loaded model serves {task} yet")
+        raise ModelNotFound(f"no configured model serves {task}", param="model")
 
     def run(self, name: str, task: str, items: Sequence[Any], timeout_s: float) -> list[Any]:
         """Batch ``items`` through the model; per-item exceptions come back in their slots."""
@@ -240,3 +273,6 @@ class ModelPool:
             entry["status"] = self._state[spec.name]
             listed.append(entry)
         return listed
+
+
+POOL: AppSlot[ModelPool] = AppSlot("pool")

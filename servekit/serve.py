@@ -13,20 +13,12 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from servekit.catalog import SERVICES
 from servekit.models import import_object
 from servekit.settings import ServiceSettings
 
-# service name -> (settings class, app factory)
-SERVICES: dict[str, tuple[str, str]] = {
-    "text": ("services.text.settings:TextSettings", "services.text.app:create_app"),
-    "vision": ("services.vision.settings:VisionSettings", "services.vision.app:create_app"),
-    "audio": ("services.audio.settings:AudioSettings", "services.audio.app:create_app"),
-    "fusion": ("services.fusion.settings:FusionSettings", "services.fusion.app:create_app"),
-    "gateway": ("gateway.settings:GatewaySettings", "gateway.app:create_app"),
-}
 
-
-class _Server(BaseApplication):  # type: ignore[misc]
+class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     def __init__(self, factory: Any, settings: ServiceSettings, options: dict[str, Any]) -> None:
         self._factory = factory
         self._settings = settings
@@ -68,10 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service", choices=sorted(SERVICES))
     args = parser.parse_args(argv)
-    settings_path, factory_path = SERVICES[args.service]
-    settings = import_object(settings_path)()
-    extra = settings.gunicorn_options() if hasattr(settings, "gunicorn_options") else None
-    _Server(import_object(factory_path), settings, gunicorn_options(settings, extra)).run()
+    spec = SERVICES[args.service]
+    settings: ServiceSettings = import_object(spec.settings)()
+    _Server(import_object(spec.app), settings, gunicorn_options(settings, settings.gunicorn_options())).run()
 
 
 if __name__ == "__main__":

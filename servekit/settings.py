@@ -7,10 +7,13 @@ Every field carries a description: ``python -m servekit.settings_doc`` prints th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from servekit.models import ModelSpec
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -36,6 +39,10 @@ class ServiceSettings(BaseSettings):
         True, description="Whether this service demands the internal token (the gateway sets this false)."
     )
 
+    def gunicorn_options(self) -> dict[str, Any]:
+        """Server options this service adds to the kernel's (the gateway's TLS files, say)."""
+        return {}
+
 
 class ModelRuntimeSettings(ServiceSettings):
     """Settings of a service that runs models: device, threads and the micro-batcher."""
@@ -48,3 +55,6 @@ class ModelRuntimeSettings(ServiceSettings):
     queue_size: int = Field(1024, ge=1, description="Items waiting per model before new work is refused (503).")
     max_items_per_request: int = Field(256, ge=1, description="Most inputs one request may carry.")
     warmup: bool = Field(True, description="Run one forward pass per model before reporting ready.")
+
+    if TYPE_CHECKING:  # each service declares its own list, with its own default models and description
+        models: list[ModelSpec]

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from servekit.catalog import SERVICES
 from servekit.models import import_object
-from servekit.serve import SERVICES
 
 
 def env_name(settings_cls: type[BaseSettings], field_name: str) -> str:
@@ -45,7 +45,7 @@ SHARED: dict[str, str] = {"tracing (every service)": "servekit.tracing:TracingSe
 
 
 def service_table(name: str, settings_path: str | None = None) -> str:
-    settings_cls = import_object(settings_path or SERVICES[name][0])
+    settings_cls = import_object(settings_path or SERVICES[name].settings)
     rows = [f"### {name}", "", "| variable | default | meaning |", "| --- | --- | --- |"]
     for field_name, field in settings_cls.model_fields.items():
         description = (field.description or "").replace("|", "\\|")

@@ -11,6 +11,7 @@ from typing import Any
 from flask import request
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from servekit.catalog import MODALITY_SPECS, Modality
 from servekit.errors import InvalidInput, UnsupportedMediaType
 
 FILE_FIELDS = ("file", "file[]")
@@ -20,9 +21,9 @@ def is_multipart() -> bool:
     return request.mimetype == "multipart/form-data"
 
 
-def is_raw_media(major: str) -> bool:
-    """Whether the body is the media itself (``image/*``, ``audio/*``...)."""
-    return (request.mimetype or "").startswith(f"{major}/")
+def is_raw_media(modality: Modality) -> bool:
+    """Whether the body is the media itself (``image/*``, ``audio/*``, the catalog's other types of it)."""
+    return MODALITY_SPECS[modality].accepts_raw(request.mimetype or "")
 
 
 def uploaded_files() -> list[FileStorage]:
@@ -46,7 +47,7 @@ def raw_body() -> bytes:
     return data
 
 
-def unsupported_media(major: str, json_field: str) -> UnsupportedMediaType:
+def unsupported_media(major: Modality, json_field: str) -> UnsupportedMediaType:
     """The 415 that names the accepted request forms."""
     return UnsupportedMediaType(
         f"unsupported Content-Type {request.mimetype or 'none'}: send multipart/form-data with 'file' parts, "

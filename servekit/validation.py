@@ -53,3 +53,10 @@ def parse_model(model: type[M], data: Any) -> M:
 
 def parse_json(model: type[M]) -> M:
     return parse_model(model, require_json())
+
+
+def check_item_count(count: int, limit: int, *, param: str = "input", noun: str = "inputs") -> None:
+    """400 ``too_many_<noun>`` when a request carries more items than the service takes at once."""
+    if count > limit:
+        raise InvalidInput(f"at most {limit} {noun} per request, got {count}", param=param,
+                           code=f"too_many_{noun}")

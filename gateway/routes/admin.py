@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
-from flask import Blueprint, current_app, jsonify
-
-from gateway.cache import ResultCache
+from gateway.cache import RESULT_CACHE
 from servekit.errors import NotFound
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
 
 @bp.delete("/cache")
-def clear_cache() -> Any:
-    cache: ResultCache | None = current_app.extensions.get("result_cache")
+def clear_cache() -> ResponseReturnValue:
+    cache = RESULT_CACHE.current_or_none()
     if cache is None:
         raise NotFound("the result cache is disabled (GATEWAY_CACHE_ENABLED=false)", code="cache_disabled")
     return jsonify(object="cache", cleared=cache.store.clear())

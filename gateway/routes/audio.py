@@ -8,22 +8,18 @@ validates all of them one way; its answer (JSON, text, SRT or WebVTT) comes back
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
-from servekit.uploads import is_multipart, raw_body, unsupported_media
+from servekit.uploads import is_multipart, is_raw_media, raw_body, unsupported_media
 from servekit.validation import require_json
 
 bp = Blueprint("audio", __name__, url_prefix="/v1")
 
 TRANSCRIBE_PATH = "/v1/transcribe"
-# Raw bodies the audio service reads besides audio/*: containers registered under other types.
-OTHER_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
-                               "video/ogg"})
 
 
 def _relay(response: requests.Response) -> Response:
@@ -39,7 +35,7 @@ def _forward_multipart() -> requests.Response:
     upload = files[0]
     part = (upload.filename or "audio", upload.read(), upload.mimetype or "application/octet-stream")
     fields = {key: values for key, values in request.form.lists()}
-    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)  # type: ignore[arg-type]
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)
 
 
 def _forward_raw() -> requests.Response:
@@ -48,12 +44,11 @@ def _forward_raw() -> requests.Response:
 
 
 @bp.post("/audio/transcriptions")
-def create_transcription() -> Any:
-    mimetype = request.mimetype or ""
+def create_transcription() -> ResponseReturnValue:
     if is_multipart():
         return _relay(_forward_multipart())
     if request.is_json:
         return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json()))
-    if mimetype.startswith("audio/") or mimetype in OTHER_AUDIO_TYPES:
+    if is_raw_media("audio"):
         return _relay(_forward_raw())
     raise unsupported_media("audio", "audio")

@@ -6,24 +6,24 @@ vectors travel from the encoder as base64 and are turned into floats only when t
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from typing import Any, Literal
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
-from gateway.upstreams import upstream
+from gateway.upstreams import FANOUT_EXECUTOR, upstream
+from servekit.app import current_settings
+from servekit.catalog import SERVICE_OF, Modality
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
-from servekit.validation import parse_json
+from servekit.validation import check_item_count, parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
 
-Modality = Literal["text", "image", "audio"]
-UPSTREAM_OF: dict[str, str] = {"text": "text", "image": "vision", "audio": "audio"}
 
 
 class EmbeddingsRequest(BaseModel):
@@ -44,9 +44,7 @@ def _inputs(req: EmbeddingsRequest, limit: int) -> list[str]:
     if not all(isinstance(item, str) for item in items):
         raise InvalidInput("token arrays are not supported: send the input as strings", param="input",
                            code="unsupported_input")
-    if len(items) > limit:
-        raise InvalidInput(f"at most {limit} inputs per request, got {len(items)}", param="input",
-                           code="too_many_inputs")
+    check_item_count(len(items), limit)
     for index, item in enumerate(items):
         if not str(item).strip():
             raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
@@ -63,8 +61,8 @@ def _shift_error(error: ApiError, offset: int) -> ApiError:
 
 
 def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
-    client = upstream(UPSTREAM_OF[req.modality])
-    executor: Executor = current_app.extensions["executor"]
+    client = upstream(SERVICE_OF[req.modality])
+    executor = FANOUT_EXECUTOR.current()
     offsets = list(range(0, len(items), chunk))
 
     def call(offset: int) -> Any:
@@ -95,8 +93,8 @@ def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[d
 
 
 @bp.post("/embeddings")
-def create_embeddings() -> Any:
-    settings: GatewaySettings = current_app.extensions["settings"]
+def create_embeddings() -> ResponseReturnValue:
+    settings = current_settings(GatewaySettings)
     req = parse_json(EmbeddingsRequest)
     items = _inputs(req, settings.max_embedding_inputs)
     answers = _embed_chunks(req, items, settings.embedding_chunk_size)

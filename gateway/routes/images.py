@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
@@ -45,20 +46,20 @@ def vision_body() -> dict[str, Any]:
     raise unsupported_media("image", "input")
 
 
-def _forward(path: str) -> Any:
+def _forward(path: str) -> Response:
     return jsonify(upstream("vision").post_json(path, vision_body()))
 
 
 @bp.post("/images/captions")
-def create_captions() -> Any:
+def create_captions() -> ResponseReturnValue:
     return _forward("/v1/caption")
 
 
 @bp.post("/images/classifications")
-def create_classifications() -> Any:
+def create_classifications() -> ResponseReturnValue:
     return _forward("/v1/classify")
 
 
 @bp.post("/images/ocr")
-def create_ocr() -> Any:
+def create_ocr() -> ResponseReturnValue:
     return _forward("/v1/ocr")

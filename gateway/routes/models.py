@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
-from gateway.upstreams import upstream
+from gateway.upstreams import FANOUT_EXECUTOR, upstream
+from servekit.catalog import ENCODERS, modality_of
 from servekit.errors import ModelNotFound
 from servekit.fanout import fan_out
 
 bp = Blueprint("models", __name__, url_prefix="/v1")
 
-MODALITY_OF = {"text": "text", "vision": "image", "audio": "audio"}
 
 
 def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
         "object": "model",
         "created": 0,
         "owned_by": "polyserve",
-        "modality": MODALITY_OF[service],
+        "modality": modality_of(service),
         "tasks": entry.get("tasks", []),
         "space": entry.get("space"),
         "dimensions": entry.get("dimensions"),
@@ -31,8 +31,8 @@ def _public(entry: dict[str, Any], service: str) -> dict[str, Any]:
 
 
 def _all_models() -> list[dict[str, Any]]:
-    executor: Executor = current_app.extensions["executor"]
-    services = list(MODALITY_OF)
+    executor = FANOUT_EXECUTOR.current()
+    services = list(ENCODERS)
 
     def call(service: str) -> Any:
         client = upstream(service)  # resolved here: the call runs on a pool thread, outside the app context
@@ -47,12 +47,12 @@ def _all_models() -> list[dict[str, Any]]:
 
 
 @bp.get("/models")
-def list_models() -> Any:
+def list_models() -> ResponseReturnValue:
     return jsonify(object="list", data=_all_models())
 
 
 @bp.get("/models/<path:model_id>")
-def retrieve_model(model_id: str) -> Any:
+def retrieve_model(model_id: str) -> ResponseReturnValue:
     for model in _all_models():
         if model["id"] == model_id:
             return jsonify(model)

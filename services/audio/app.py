@@ -9,6 +9,7 @@ from flask import Flask
 from servekit.app import create_model_service
 from servekit.models import ModelSpec
 from services.audio.backends import REGISTRY
+from services.audio.intake import read_embed
 from services.audio.routes import bp
 from services.audio.settings import AudioSettings
 
@@ -32,5 +33,5 @@ def quiet_libraries() -> None:
 def create_app(settings: AudioSettings | None = None, *, load_in_background: bool = True) -> Flask:
     settings = settings or AudioSettings()
     quiet_libraries()
-    return create_model_service("audio", settings, REGISTRY, [bp], specs=with_cache_dir(settings.models, settings),
-                                load_in_background=load_in_background)
+    return create_model_service("audio", settings, REGISTRY, [bp], embed_intake=read_embed,
+                                specs=with_cache_dir(settings.models, settings), load_in_background=load_in_background)

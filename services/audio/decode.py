@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -68,7 +68,8 @@ def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
         data = (data - 128.0) / 128.0
     elif name in _INT_SCALE:
         data = data / _INT_SCALE[name]
-    return data.mean(axis=0) if data.shape[0] > 1 else data[0]
+    mono: np.ndarray = data.mean(axis=0) if data.shape[0] > 1 else data[0]
+    return mono
 
 
 def _check_stream(stream: av.AudioStream, limits: AudioLimits, param: str) -> tuple[int, int]:
@@ -123,7 +124,7 @@ def decode_audio(data: bytes, *, target_rate: int, limits: AudioLimits, param: s
         decoded, chunks = 0, []
         try:
             for frame in container.decode(stream):
-                audio_frame = cast("av.AudioFrame", frame)  # frames of an audio stream
+                audio_frame = frame
                 if audio_frame.sample_rate != rate:
                     raise _bad("sample rate changes inside the stream", param, "invalid_audio")
                 mono = frame_to_mono(audio_frame)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flask import Response, jsonify
 
-from services.audio.transcript import Segment, Transcript, Word
+from services.audio.items import Segment, Transcript, Word
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 

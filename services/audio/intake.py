@@ -1,4 +1,5 @@
-"""The three ways a recording arrives: multipart upload, a raw audio body, or base64 in JSON.
+"""The three ways a recording arrives: multipart upload, a raw audio body, or base64 in JSON; and the base64
+recordings of an embed request.
 
 Each yields the audio bytes, the transcription parameters (validated, OpenAI's names) and the name of the
 parameter that carried the audio, so that errors point at it.
@@ -9,18 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
+from servekit.embeddings import EmbedRequest
 from servekit.errors import InvalidInput, UnsupportedMediaType
-from servekit.validation import parse_model, require_json
+from servekit.models import ModelBackend
+from servekit.routes import EmbedCall
+from servekit.uploads import is_raw_media
+from servekit.validation import check_item_count, parse_json, parse_model, require_json
+from services.audio.backends.base import as_audio_backend
+from services.audio.decode import decode_audio
 from services.audio.formats import ResponseFormat
-from services.audio.transcript import Granularity, TranscribeOptions
+from services.audio.items import Granularity, TranscribeOptions
+from services.audio.limits import embed_limits
+from services.audio.settings import AudioSettings
 
-# Raw bodies: any audio/* type, plus the container types FFmpeg reads that are registered elsewhere.
-RAW_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "video/webm", "video/mp4",
-                             "video/ogg", "video/x-matroska"})
 GRANULARITY_FIELDS = ("timestamp_granularities[]", "timestamp_granularities")
 
 
@@ -111,10 +119,6 @@ def _check_prompt(params: TranscribeParams, max_chars: int) -> None:
         raise InvalidInput(f"prompt is longer than {max_chars} characters", param="prompt", code="prompt_too_long")
 
 
-def is_raw_audio(mimetype: str) -> bool:
-    return mimetype.startswith("audio/") or mimetype in RAW_AUDIO_TYPES
-
-
 def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
     """The recording and parameters of a transcription request, whichever way it was sent (415 otherwise)."""
     mimetype = request.mimetype or ""
@@ -122,8 +126,30 @@ def read_upload(*, max_bytes: int, max_prompt_chars: int) -> Upload:
         return _from_multipart(max_prompt_chars)
     if request.is_json:
         return _from_json(max_bytes, max_prompt_chars)
-    if is_raw_audio(mimetype):
+    if is_raw_media("audio"):
         return _from_raw(max_prompt_chars)
     raise UnsupportedMediaType(
         f"send multipart/form-data with a 'file', application/json with 'audio', or a raw audio/* body; "
         f"got {mimetype or 'no content type'}")
+
+
+def _decode_inputs(inputs: list[str], rate: int, settings: AudioSettings) -> list[np.ndarray]:
+    limits = embed_limits(settings)
+    decoded = []
+    for index, value in enumerate(inputs):
+        param = f"input[{index}]"
+        data, _ = decode_base64_payload(value, max_bytes=settings.max_body_bytes, param=param)
+        decoded.append(decode_audio(data, target_rate=rate, limits=limits, param=param).samples)
+    return decoded
+
+
+def read_embed() -> EmbedCall:
+    """Base64 recordings, decoded at the chosen model's sampling rate."""
+    body = parse_json(EmbedRequest)
+    settings = current_settings(AudioSettings)
+    check_item_count(len(body.input), settings.max_items_per_request)
+
+    def items_for(backend: ModelBackend) -> list[np.ndarray]:
+        return _decode_inputs(body.input, as_audio_backend(backend).sampling_rate, settings)
+
+    return EmbedCall(body, items_for)

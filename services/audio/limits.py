@@ -6,22 +6,18 @@ carry longer recordings (max_job_duration_s) and run past request_timeout_s, up 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 
 from flask import g, request
 
-from servekit.context import DEADLINE_HEADER
+from servekit import protocol
 from services.audio.decode import AudioLimits
 from services.audio.settings import AudioSettings
 
-# Set (with the internal token) by the gateway's asynchronous jobs: longer recordings, a longer time budget.
-ASYNC_JOB_HEADER = "X-Polyserve-Async-Job"
-
 
 def is_async_job() -> bool:
-    return request.headers.get(ASYNC_JOB_HEADER, "").strip().lower() in ("1", "true", "yes")
+    return protocol.is_async_job(request.headers)
 
 
 def duration_limits(settings: AudioSettings, *, job: bool) -> AudioLimits:
@@ -45,9 +41,7 @@ def job_budget_s(settings: AudioSettings) -> float:
 
     (The kernel caps every request's deadline at request_timeout_s; a job is allowed past that.)
     """
-    budget = settings.job_timeout_s
-    header = request.headers.get(DEADLINE_HEADER)
-    if header:
-        with contextlib.suppress(ValueError):  # the kernel ignores a malformed deadline header too
-            budget = min(budget, max(0.0, float(header) / 1000.0))
-    return max(0.0, g.started + budget - time.monotonic())
+    granted = protocol.deadline_budget_s(request.headers)
+    budget = settings.job_timeout_s if granted is None else min(settings.job_timeout_s, granted)
+    started: float = g.started
+    return max(0.0, started + budget - time.monotonic())

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import SERVICES
 from servekit.models import ModelSpec
 from servekit.settings import ModelRuntimeSettings
 
@@ -32,9 +33,9 @@ def default_cache_dir() -> Path:
 
 
 class AudioSettings(ModelRuntimeSettings):
-    model_config = SettingsConfigDict(env_prefix="AUDIO_")
+    model_config = SettingsConfigDict(env_prefix=SERVICES["audio"].env_prefix)
 
-    port: int = Field(8003, ge=1, le=65535, description="TCP port the audio service listens on.")
+    port: int = Field(SERVICES["audio"].port, ge=1, le=65535, description="TCP port the audio service listens on.")
     max_body_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes (413 above); "
         "OpenAI's limit for one audio file is 25 MB.")

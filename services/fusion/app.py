@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask, g
 
 from servekit.app import create_service_app
-from services.fusion.jobs import IngestJobs
+from services.fusion.ingest import INGEST_RUNS, IngestRuns
 from services.fusion.routes import BLUEPRINTS
-from services.fusion.runtime import FusionRuntime
+from services.fusion.runtime import RUNTIME, FusionRuntime
 from services.fusion.settings import FusionSettings
 
 
@@ -40,8 +40,8 @@ def create_app(settings: FusionSettings | None = None, *, load_in_background: bo
     rt.store.list_collections()  # open the index now: a broken index fails the start, not a request
     app = create_service_app("fusion", settings, ready_check=_ready_check(rt))
     _keep_answer_margin(app, settings.answer_margin_s)
-    app.extensions["fusion"] = rt
-    app.extensions["ingest_jobs"] = IngestJobs(rt)
+    RUNTIME.set(app, rt)
+    INGEST_RUNS.set(app, IngestRuns(rt))
     atexit.register(rt.close)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

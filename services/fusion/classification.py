@@ -1,4 +1,4 @@
-"""Multimodal zero-shot classification and the ``/v1/fuse`` computations.
+"""Multimodal zero-shot classification.
 
 Candidate labels are texts: each is embedded by every text model whose space the input has vectors in, and
 then scored against the input like a stored item is scored against a query.
@@ -11,15 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from servekit.codecs import vector_to_base64
 from servekit.errors import ApiError
 from servekit.fanout import fan_out
 from services.fusion.encoders import modality_unavailable
-from services.fusion.features import Inputs, TextChunks
+from services.fusion.features import AnswerKey, Inputs, TextChunks
 from services.fusion.retrieval import describe
 from services.fusion.runtime import FusionRuntime
-from services.fusion.scoring import FusionOptions, fused_vector, fusion_space, score_candidates
-from services.fusion.strategies import Features, late_fuse, normalise, top
+from services.fusion.scoring import FusionOptions, fusion_space, score_candidates
+from services.fusion.strategies import Features, normalise, top
 
 
 def embed_labels(rt: FusionRuntime, labels: Sequence[str], spaces: set[str]) -> dict[str, Features]:
@@ -31,7 +30,7 @@ def embed_labels(rt: FusionRuntime, labels: Sequence[str], spaces: set[str]) -> 
     chunks = TextChunks(rt.encoders, rt.settings.text_batch_size)
     for model in models:
         for index, label in enumerate(labels):
-            chunks.add((index, ("text", model.id)), label, model.id)
+            chunks.add((index, AnswerKey("text", model.id)), label, model.id)
     calls = chunks.calls()
     features: dict[str, dict[str, dict[str, np.ndarray]]] = {label: {"text": {}} for label in labels}
     for (index, _), result in TextChunks.spread(calls, fan_out(rt.executor, [call for _, call in calls])):
@@ -62,24 +61,3 @@ def classify(rt: FusionRuntime, inputs: Inputs, labels: list[str], options: Fusi
         body["modality_scores"] = {m: [{"label": label, "score": score} for label, score in top(s, len(labels))]
                                    for m, s in per_modality.items()}
     return {**body, **describe(options, space, extraction)}
-
-
-def fuse_vector(rt: FusionRuntime, inputs: Inputs, options: FusionOptions, allow_degraded: bool,
-                encoding_format: str) -> dict[str, Any]:
-    """Early or intermediate fusion of one input into one vector."""
-    extraction = rt.extract_one(inputs, allow_degraded)
-    space = fusion_space(extraction.features, options, extraction.paths)
-    vector = fused_vector(extraction.features, space, options, rt.projections).astype(np.float32)
-    embedding: Any = vector_to_base64(vector) if encoding_format == "base64" else vector.astype(float).tolist()
-    return {"object": "fusion", "dimensions": int(vector.shape[0]), "embedding": embedding,
-            **describe(options, space, extraction)}
-
-
-def fuse_scores(scores: dict[str, dict[str, float]], options: FusionOptions, rrf_k: float,
-                top_k: int | None) -> dict[str, Any]:
-    """Late fusion of scores the caller already has (per modality or any other source)."""
-    fused = late_fuse(scores, options.method, options.weights, rrf_k)
-    ranked = top(fused, top_k or len(fused))
-    return {"object": "fusion", "strategy": {"name": "late", "method": options.method,
-                                             "weights": dict(options.weights)},
-            "data": [{"id": key, "score": score} for key, score in ranked]}

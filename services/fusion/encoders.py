@@ -15,8 +15,6 @@ from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
 from services.fusion.settings import FusionSettings
 
-UPSTREAM_OF = {"text": "text", "image": "vision", "audio": "audio"}
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -47,7 +45,7 @@ class Encoders:
 
     def __init__(self, settings: FusionSettings) -> None:
         self.settings = settings
-        self.clients = build_clients(settings, ("text", "vision", "audio"))
+        self.clients = build_clients(settings)
         self._catalogs: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._lock = threading.Lock()
 

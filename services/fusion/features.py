@@ -14,16 +14,17 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from servekit.catalog import MODALITIES, SERVICE_OF
 from servekit.client import CallContext
 from servekit.errors import ApiError, UnprocessableInput
 from servekit.fanout import fan_out
-from services.fusion.encoders import UPSTREAM_OF, Embedded, Encoders, ModelInfo, modality_unavailable
+from services.fusion.encoders import Embedded, Encoders, ModelInfo, modality_unavailable
 from services.fusion.scoring import preferred_spaces
-from services.fusion.strategies import MODALITIES, normalise
+from services.fusion.strategies import normalise
 
 log = logging.getLogger(__name__)
 Call = Callable[[CallContext], Any]
@@ -67,9 +68,25 @@ class Extraction:
         return bool(self.skipped)
 
 
+class AnswerKey(NamedTuple):
+    """Names one encoder answer about an input.
+
+    For image and audio, ``what`` is the task that produced it (embed, classify, ocr, caption, transcribe).
+    For text, it is :data:`BRIDGE` (the text's vector from the bridge text model) or the model id of a joint
+    space's text tower (CLIP, CLAP) that embeds the text as well. Bridge vectors of image and audio inputs
+    (their labels, OCR, caption or transcript, embedded as text) are keyed ``(modality, BRIDGE)``.
+    """
+
+    modality: str
+    what: str
+
+
+BRIDGE = "bridge"
+
+
 @dataclass
 class _Plan:
-    """Which encoder calls each modality needs, decided from the encoders' catalogs."""
+    """Which encoder calls each modality needs, decided from the encoders' model lists."""
 
     bridge_model: str | None
     joint_text: list[ModelInfo] = field(default_factory=list)
@@ -122,7 +139,7 @@ def bridge_text(answers: dict[str, Any], labels: int, min_ocr_confidence: float)
     return ". ".join(part for part in parts if part)
 
 
-Slot = tuple[int, tuple[str, str]]  # (input index, answer key)
+Slot = tuple[int, AnswerKey]  # (input index, answer key)
 
 
 class TextChunks:
@@ -185,13 +202,21 @@ class FeatureExtractor:
     # ---- planning ----------------------------------------------------------------------------------
 
     def _plan(self, needed: set[str], want_spaces: set[str]) -> _Plan:
+        """Decide, once per request, which encoder calls its inputs need, from the encoders' model lists.
+
+        Text always goes through the bridge text model (``FUSION_TEXT_MODEL``, else the first text embedder) and
+        through every text tower of a space the request's image or audio models (or ``want_spaces``, a
+        collection's spaces) live in. An image or audio input gets its own vector, plus, unless that vector's
+        space has a text tower, the bridge tasks whose text is embedded as well (labels/OCR/caption; the
+        transcript). A modality whose service cannot list its models is marked unavailable.
+        """
         plan = _Plan(bridge_model=self.settings.text_model)
-        services = sorted({"text"} | {UPSTREAM_OF[m] for m in needed})
+        services = sorted({"text"} | {SERVICE_OF[m] for m in needed})
         catalogs = fan_out(self.executor, [self._catalog_call(s) for s in services])
         by_service = dict(zip(services, catalogs, strict=True))
         text_catalog = by_service["text"]
         for modality in ("image", "audio"):
-            catalog = by_service.get(UPSTREAM_OF[modality])
+            catalog = by_service.get(SERVICE_OF[modality])
             if modality not in needed:
                 continue
             if isinstance(catalog, Exception):
@@ -230,24 +255,24 @@ class FeatureExtractor:
                 chosen.pop("caption", None)
         if not chosen:
             plan.unavailable[modality] = modality_unavailable(
-                modality, ApiError(f"the {UPSTREAM_OF[modality]} service serves no model for {modality} inputs"))
+                modality, ApiError(f"the {SERVICE_OF[modality]} service serves no model for {modality} inputs"))
         setattr(plan, modality, chosen)
 
     # ---- stage 1 -----------------------------------------------------------------------------------
 
-    def _stage_one(self, item: Inputs, plan: _Plan) -> dict[tuple[str, str], Call]:
+    def _stage_one(self, item: Inputs, plan: _Plan) -> dict[AnswerKey, Call]:
         """The image and audio calls of one input (texts are embedded in chunks, see :class:`TextChunks`)."""
-        calls: dict[tuple[str, str], Call] = {}
+        calls: dict[AnswerKey, Call] = {}
         for modality in ("image", "audio"):
             payload = getattr(item, modality)
             if payload is None or modality in plan.unavailable:
                 continue
             for task, model in getattr(plan, modality).items():
-                calls[(modality, task)] = self._task_call(modality, task, model, payload)
+                calls[AnswerKey(modality, task)] = self._task_call(modality, task, model, payload)
         return calls
 
     def _task_call(self, modality: str, task: str, model: ModelInfo, payload: str) -> Call:
-        service = UPSTREAM_OF[modality]
+        service = SERVICE_OF[modality]
         if task == "embed":
             return lambda ctx: self.encoders.embed(service, payload, ctx, model.id)
         if task == "transcribe":
@@ -266,14 +291,14 @@ class FeatureExtractor:
         texts = TextChunks(self.encoders, self.settings.text_batch_size)
         for index, item in enumerate(items):
             if item.text is not None:
-                texts.add((index, ("text", "bridge")), item.text, plan.bridge_model)
+                texts.add((index, AnswerKey("text", BRIDGE)), item.text, plan.bridge_model)
                 for model in plan.joint_text:
-                    texts.add((index, ("text", model.id)), item.text, model.id)
+                    texts.add((index, AnswerKey("text", model.id)), item.text, model.id)
         stage_one = [self._stage_one(item, plan) for item in items]
         flat = [(index, key, call) for index, calls in enumerate(stage_one) for key, call in calls.items()]
         chunks = texts.calls()
         results = fan_out(self.executor, [call for _, _, call in flat] + [call for _, call in chunks])
-        answers: list[dict[tuple[str, str], Any]] = [{} for _ in items]
+        answers: list[dict[AnswerKey, Any]] = [{} for _ in items]
         for (index, key, _), result in zip(flat, results[:len(flat)], strict=True):
             answers[index][key] = result
         for (index, key), result in TextChunks.spread(chunks, results[len(flat):]):
@@ -283,14 +308,14 @@ class FeatureExtractor:
         return [self._assemble(item, plan, answers[i], bridges[i], bridged[i], allow_degraded)
                 for i, item in enumerate(items)]
 
-    def _bridge_texts(self, answers: dict[tuple[str, str], Any]) -> dict[str, str]:
+    def _bridge_texts(self, answers: dict[AnswerKey, Any]) -> dict[str, str]:
         texts: dict[str, str] = {}
         image = {task: value for (m, task), value in answers.items() if m == "image"}
         if any(task in image for task in ("classify", "ocr", "caption")):
             text = bridge_text(image, self.settings.bridge_labels, self.settings.ocr_min_confidence)
             if text:
                 texts["image"] = text
-        transcript = answers.get(("audio", "transcribe"))
+        transcript = answers.get(AnswerKey("audio", "transcribe"))
         if isinstance(transcript, dict) and str(transcript.get("text") or "").strip():
             texts["audio"] = str(transcript["text"]).strip()
         return texts
@@ -299,7 +324,7 @@ class FeatureExtractor:
         chunks = TextChunks(self.encoders, self.settings.text_batch_size)
         for index, texts in enumerate(bridges):
             for modality, text in texts.items():
-                chunks.add((index, (modality, "bridge")), text, plan.bridge_model)
+                chunks.add((index, AnswerKey(modality, BRIDGE)), text, plan.bridge_model)
         calls = chunks.calls()
         results = fan_out(self.executor, [call for _, call in calls])
         bridged: list[dict[str, Embedded | Exception]] = [{} for _ in bridges]
@@ -307,7 +332,7 @@ class FeatureExtractor:
             bridged[index][modality] = result
         return bridged
 
-    def _assemble(self, item: Inputs, plan: _Plan, answers: dict[tuple[str, str], Any],
+    def _assemble(self, item: Inputs, plan: _Plan, answers: dict[AnswerKey, Any],
                   bridges: dict[str, str], bridged: dict[str, Embedded | Exception],
                   allow_degraded: bool) -> Extraction | ApiError:
         extraction = Extraction(derived=dict(bridges))
@@ -325,7 +350,7 @@ class FeatureExtractor:
             extraction.skip(modality, error)
         return extraction
 
-    def _collect(self, extraction: Extraction, modality: str, plan: _Plan, answers: dict[tuple[str, str], Any],
+    def _collect(self, extraction: Extraction, modality: str, plan: _Plan, answers: dict[AnswerKey, Any],
                  bridged: dict[str, Embedded | Exception], allow_degraded: bool) -> ApiError | None:
         """Add the modality's vectors. Returned: a client error; or the error of a failed path (every path
         counts: without its bridge an image or a clip is poorly searchable), unless degradation is allowed and
@@ -344,10 +369,10 @@ class FeatureExtractor:
         bridge = bridged.get(modality)
         if isinstance(bridge, Embedded):
             via = "transcript" if modality == "audio" else "+".join(
-                t for t in ("classify", "caption", "ocr") if isinstance(answers.get((modality, t)), dict))
+                t for t in ("classify", "caption", "ocr") if isinstance(answers.get(AnswerKey(modality, t)), dict))
             extraction.add(modality, bridge, f"bridge:{via}")
         elif isinstance(bridge, Exception):
-            failed.append(("bridge", _as_api_error(bridge)))
+            failed.append((BRIDGE, _as_api_error(bridge)))
         if modality not in extraction.features:
             return failed[0][1] if failed else UnprocessableInput(
                 f"the {modality} input gave nothing to embed (no labels, text or speech found)",

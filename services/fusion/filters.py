@@ -17,7 +17,6 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _COMPARISONS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 # Lists become chains of comparisons: Milvus Lite takes no JSON path on the left of ``in``.
 _LISTS = {"$in": ("==", " or "), "$nin": ("!=", " and ")}
-Scalar = str | int | float | bool
 
 
 def _literal(value: Any, param: str) -> str:

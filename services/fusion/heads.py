@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from servekit.catalog import MODALITIES
 from servekit.errors import InvalidInput, NotFound
-from services.fusion.strategies import MODALITIES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
@@ -77,7 +77,8 @@ class TrainedHead:
     def fuse(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
         x, mask = stack([vectors], self.dim)
         with torch.inference_mode():
-            return self.module(x, mask)[0].double().numpy()
+            scores: np.ndarray = self.module(x, mask)[0].double().numpy()
+        return scores
 
     def describe(self) -> dict[str, Any]:
         return {"object": "fusion_head", "id": f"{self.name}@v{self.version}", "name": self.name,

@@ -7,9 +7,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from flask import current_app
-
 from servekit.errors import ApiError, InvalidInput
+from servekit.slots import AppSlot
 from services.fusion.encoders import Encoders
 from services.fusion.features import Extraction, FeatureExtractor, Inputs
 from services.fusion.heads import HeadRegistry
@@ -74,7 +73,9 @@ class FusionRuntime:
             self.store.close()
 
 
+RUNTIME: AppSlot[FusionRuntime] = AppSlot("fusion")
+
+
 def runtime() -> FusionRuntime:
     """The runtime of the current app."""
-    value: FusionRuntime = current_app.extensions["fusion"]
-    return value
+    return RUNTIME.current()

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servekit.catalog import Modality
 from services.fusion.features import Inputs
 from services.fusion.strategies import LateMethod, Strategy
 
-Modality = Literal["text", "image", "audio"]
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 16_384
 

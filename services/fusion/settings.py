@@ -7,21 +7,22 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import ENCODERS, SERVICES
 from servekit.settings import ServiceSettings
 
 
 class FusionSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="FUSION_")
+    model_config = SettingsConfigDict(env_prefix=SERVICES["fusion"].env_prefix)
 
-    port: int = Field(8004, ge=1, le=65535, description="TCP port the fusion service listens on.")
+    port: int = Field(SERVICES["fusion"].port, ge=1, le=65535, description="TCP port the fusion service listens on.")
     threads: int = Field(16, ge=1, le=512, description="Request threads; each waits on encoder calls.")
     max_body_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above); bulk ingest of "
         "base64 images and audio needs room.",
     )
-    text_url: str = Field("http://127.0.0.1:8001", description="Base URL of the text encoder service.")
-    vision_url: str = Field("http://127.0.0.1:8002", description="Base URL of the vision encoder service.")
-    audio_url: str = Field("http://127.0.0.1:8003", description="Base URL of the audio encoder service.")
+    text_url: str = Field(SERVICES["text"].default_url, description="Base URL of the text encoder service.")
+    vision_url: str = Field(SERVICES["vision"].default_url, description="Base URL of the vision encoder service.")
+    audio_url: str = Field(SERVICES["audio"].default_url, description="Base URL of the audio encoder service.")
     data_dir: Path = Field(
         Path("var/fusion"), description="Directory of the embedded index (index.db) and of the trained fusion "
         "heads (heads/); relative paths start at the working directory.",
@@ -69,6 +70,11 @@ class FusionSettings(ServiceSettings):
     text_batch_size: int = Field(64, ge=1, le=256, description="Most texts sent in one call to the text "
                                  "service (item texts, bridge texts, labels).")
     ingest_batch_size: int = Field(32, ge=1, description="Items encoded together during bulk ingest.")
+
+    def upstream_urls(self) -> dict[str, str]:
+        """The encoder services fusion calls, by catalog name."""
+        urls = {"text": self.text_url, "vision": self.vision_url, "audio": self.audio_url}
+        return {name: urls[name] for name in ENCODERS}
 
     def index_uri(self) -> str:
         """Where the vector database lives: the configured server, or the embedded file."""

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from servekit.catalog import MODALITIES
 from servekit.errors import Conflict, InvalidInput, NotFound, UnprocessableInput
-from services.fusion.strategies import MODALITIES
 
 PREFIX = "fusion_"
 SPACE_SEPARATOR = "__s"

@@ -11,7 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-MODALITIES: tuple[str, ...] = ("text", "image", "audio")
+from servekit.catalog import MODALITIES
+
 Strategy = Literal["early", "intermediate", "late"]
 LateMethod = Literal["weighted_sum", "max", "rrf"]
 Features = Mapping[str, Mapping[str, np.ndarray]]
@@ -61,7 +62,8 @@ def early_blocks(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float]
 def projection_matrix(in_dim: int, out_dim: int, seed: int) -> np.ndarray:
     """A fixed Gaussian random projection (Johnson-Lindenstrauss): cosines survive approximately."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((out_dim, in_dim)) / np.sqrt(out_dim)
+    matrix: np.ndarray = rng.standard_normal((out_dim, in_dim)) / np.sqrt(out_dim)
+    return matrix
 
 
 def early_vector(vectors: Mapping[str, np.ndarray], weights: Mapping[str, float],

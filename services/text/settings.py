@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import SERVICES
 from servekit.models import ModelSpec
 from servekit.settings import ModelRuntimeSettings
 
@@ -17,9 +18,9 @@ MINILM = ModelSpec(
 
 
 class TextSettings(ModelRuntimeSettings):
-    model_config = SettingsConfigDict(env_prefix="TEXT_")
+    model_config = SettingsConfigDict(env_prefix=SERVICES["text"].env_prefix)
 
-    port: int = Field(8001, ge=1, le=65535, description="TCP port the text service listens on.")
+    port: int = Field(SERVICES["text"].port, ge=1, le=65535, description="TCP port the text service listens on.")
     models: list[ModelSpec] = Field(
         default_factory=lambda: [MINILM],
         description="JSON list of models to serve: [{name, backend, source, space?, options?}]. Backends: "

@@ -8,7 +8,7 @@ from servekit.app import create_model_service
 from services.vision.backends import REGISTRY
 from services.vision.fetch import UrlFetcher, UrlPolicy
 from services.vision.imaging import ImageLimits
-from services.vision.intake import ImageIntake
+from services.vision.intake import IMAGE_INTAKE, ImageIntake, read_embed
 from services.vision.routes import bp
 from services.vision.settings import VisionSettings
 
@@ -25,6 +25,7 @@ def build_intake(settings: VisionSettings) -> ImageIntake:
 
 def create_app(settings: VisionSettings | None = None, *, load_in_background: bool = True) -> Flask:
     settings = settings or VisionSettings()
-    app = create_model_service("vision", settings, REGISTRY, [bp], load_in_background=load_in_background)
-    app.extensions["image_intake"] = build_intake(settings)
+    app = create_model_service("vision", settings, REGISTRY, [bp], embed_intake=read_embed,
+                               load_in_background=load_in_background)
+    IMAGE_INTAKE.set(app, build_intake(settings))
     return app

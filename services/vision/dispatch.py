@@ -11,17 +11,17 @@ from servekit.context import remaining_s
 from servekit.errors import ApiError
 from servekit.models import ModelPool
 from services.vision.intake import ImageOrError
-from services.vision.jobs import ImageJob
+from services.vision.items import ImageItem
 
 
 def run_images(pool: ModelPool, model: str, task: str, images: Sequence[ImageOrError],
-               make_job: Callable[[Image.Image], ImageJob]) -> list[Any]:
+               make_item: Callable[[Image.Image], ImageItem]) -> list[Any]:
     """One result per image, in order: the model's output, or the error that image earned."""
-    slots = [index for index, image in enumerate(images) if not isinstance(image, ApiError)]
+    decoded = [(index, image) for index, image in enumerate(images) if not isinstance(image, ApiError)]
     results: list[Any] = list(images)
-    if slots:
-        jobs = [make_job(images[index]) for index in slots]  # type: ignore[arg-type]
-        outputs = pool.run(model, task, jobs, remaining_s())
+    if decoded:
+        slots = [index for index, _ in decoded]
+        outputs = pool.run(model, task, [make_item(image) for _, image in decoded], remaining_s())
         for index, output in zip(slots, outputs, strict=True):
             results[index] = output
     return results

@@ -17,7 +17,10 @@ from flask import request
 from PIL import Image
 
 from servekit.codecs import decode_base64_payload
+from servekit.embeddings import EmbedParams
 from servekit.errors import ApiError, InvalidInput
+from servekit.routes import EmbedCall
+from servekit.slots import AppSlot
 from servekit.uploads import (
     field_values,
     is_multipart,
@@ -26,9 +29,10 @@ from servekit.uploads import (
     unsupported_media,
     uploaded_files,
 )
-from servekit.validation import require_json
+from servekit.validation import check_item_count, parse_model, require_json
 from services.vision.fetch import UrlFetcher, looks_like_url
 from services.vision.imaging import ImageLimits, decode_image
+from services.vision.items import ImageItem
 
 ImageOrError = Image.Image | ApiError
 
@@ -96,9 +100,7 @@ class ImageIntake:
 
     # -- one item ------------------------------------------------------------------------------------
     def _check_count(self, count: int, param: str) -> None:
-        if count > self.max_items:
-            raise InvalidInput(f"at most {self.max_items} images per request, got {count}", param=param,
-                               code="too_many_inputs")
+        check_item_count(count, self.max_items, param=param)
 
     def decode(self, sources: Sequence[Source]) -> list[ImageOrError]:
         """Fetch and decode every source; a source that fails keeps its error in its slot."""
@@ -121,3 +123,14 @@ class ImageIntake:
             return decode_image(data, self.limits, param=source.param)
         except ApiError as error:
             return error
+
+
+IMAGE_INTAKE: AppSlot[ImageIntake] = AppSlot("image_intake")
+
+
+def read_embed() -> EmbedCall:
+    """Images in any of the three request forms; each decoded one is an item, a bad one fails the request."""
+    request = IMAGE_INTAKE.current().read()
+    params = parse_model(EmbedParams, request.params)
+    return EmbedCall(params, lambda backend: [image if isinstance(image, ApiError) else ImageItem(image)
+                                              for image in IMAGE_INTAKE.current().decode(request.sources)])

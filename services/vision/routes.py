@@ -1,23 +1,24 @@
-"""``POST /v1/embed``, ``/v1/classify``, ``/v1/caption``, ``/v1/ocr`` and ``GET /v1/models`` of the vision service."""
+"""``POST /v1/classify``, ``/v1/caption`` and ``/v1/ocr`` of the vision service (``/v1/embed`` and ``/v1/models``
+are the kernel's, over :func:`read_embed`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from servekit.app import current_settings
-from servekit.embeddings import EncodingFormat, check_dimensions, embedding_response
-from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
-from servekit.items import per_item_data, raise_first_failure
+from servekit.errors import InvalidInput
+from servekit.items import per_item_data
 from servekit.models import current_pool
 from servekit.validation import parse_model
 from services.vision.dispatch import run_images
-from services.vision.intake import ImageIntake, ImageRequest
-from services.vision.jobs import Generation, ImageJob, Label, OcrResult
+from services.vision.intake import IMAGE_INTAKE, ImageIntake, ImageRequest
+from services.vision.items import Generation, ImageItem, Label, OcrResult
 from services.vision.settings import VisionSettings
 
 bp = Blueprint("vision", __name__, url_prefix="/v1")
@@ -31,11 +32,6 @@ class ModelParams(BaseModel):
     model: str | None = Field(None, min_length=1)
 
 
-class EmbedParams(ModelParams):
-    encoding_format: EncodingFormat = "float"
-    dimensions: int | None = Field(None, ge=1)
-
-
 class ClassifyParams(ModelParams):
     top_k: int | None = Field(None, ge=1, le=1000)
 
@@ -46,74 +42,44 @@ class CaptionParams(ModelParams):
 
 
 def _intake() -> ImageIntake:
-    intake: ImageIntake = current_app.extensions["image_intake"]
-    return intake
+    return IMAGE_INTAKE.current()
 
 
 def _model(task: str, requested: str | None) -> str:
-    """The requested model (checked to serve ``task``) or the first configured one that does."""
-    pool = current_pool()
-    if requested is None:
-        try:
-            requested = pool.default_model(task)
-        except ModelNotReady:
-            if pool.ready:  # everything is loaded and none of it serves this task
-                raise ModelNotFound(f"no configured model serves {task}", param="model") from None
-            raise
-    pool.backend(requested, task)
-    return requested
+    return current_pool().resolve(requested, task)
 
 
-def _serve(task: str, request: ImageRequest, model: str, make_job: Callable[[Image.Image], ImageJob],
-           render: Callable[[Any], dict[str, Any]]) -> Any:
+def _serve(task: str, request: ImageRequest, model: str, make_item: Callable[[Image.Image], ImageItem],
+           render: Callable[[Any], dict[str, Any]]) -> Response:
     param = "file" if request.sources[0].param.startswith("file") else "input"
     images = _intake().decode(request.sources)
-    results = run_images(current_pool(), model, task, images, make_job)
+    results = run_images(current_pool(), model, task, images, make_item)
     return jsonify(object="list", model=model, data=per_item_data(results, render, param=param))
 
 
-@bp.post("/embed")
-def embed() -> Any:
-    request = _intake().read()
-    params = parse_model(EmbedParams, request.params)
-    name = _model("embed", params.model)
-    backend = current_pool().backend(name, "embed")
-    info = backend.info()
-    check_dimensions(params.dimensions, info["dimensions"], info["truncatable"], name)
-    results = run_images(current_pool(), name, "embed", _intake().decode(request.sources), ImageJob)
-    raise_first_failure(results)
-    return jsonify(embedding_response(results, model=name, space=backend.space,
-                                      encoding_format=params.encoding_format, dimensions=params.dimensions))
-
-
 @bp.post("/classify")
-def classify() -> Any:
+def classify() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(ClassifyParams, request.params)
-    top_k = params.top_k or current_settings().classify_top_k
+    top_k = params.top_k or current_settings(VisionSettings).classify_top_k
     return _serve("classify", request, _model("classify", params.model),
-                  lambda image: ImageJob(image, top_k=top_k), _render_labels)
+                  lambda image: ImageItem(image, top_k=top_k), _render_labels)
 
 
 @bp.post("/caption")
-def caption() -> Any:
+def caption() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(CaptionParams, request.params)
-    generation = _generation(params, current_settings())
+    generation = _generation(params, current_settings(VisionSettings))
     return _serve("caption", request, _model("caption", params.model),
-                  lambda image: ImageJob(image, generation=generation), lambda text: {"caption": text})
+                  lambda image: ImageItem(image, generation=generation), lambda text: {"caption": text})
 
 
 @bp.post("/ocr")
-def ocr() -> Any:
+def ocr() -> ResponseReturnValue:
     request = _intake().read()
     params = parse_model(ModelParams, request.params)
-    return _serve("ocr", request, _model("ocr", params.model), ImageJob, _render_ocr)
-
-
-@bp.get("/models")
-def models() -> Any:
-    return jsonify(object="list", data=current_pool().list_models())
+    return _serve("ocr", request, _model("ocr", params.model), ImageItem, _render_ocr)
 
 
 def _generation(params: CaptionParams, settings: VisionSettings) -> Generation:

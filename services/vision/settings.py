@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import SERVICES
 from servekit.models import ModelSpec
 from servekit.settings import ModelRuntimeSettings
 
@@ -17,9 +18,9 @@ RAPIDOCR = ModelSpec(name="rapidocr", backend="rapidocr", source="package:rapido
 
 
 class VisionSettings(ModelRuntimeSettings):
-    model_config = SettingsConfigDict(env_prefix="VISION_")
+    model_config = SettingsConfigDict(env_prefix=SERVICES["vision"].env_prefix)
 
-    port: int = Field(8002, ge=1, le=65535, description="TCP port the vision service listens on.")
+    port: int = Field(SERVICES["vision"].port, ge=1, le=65535, description="TCP port the vision service listens on.")
     max_body_bytes: int = Field(
         64 * 1024 * 1024, ge=1024,
         description="Largest request body accepted (413 above); several base64 images fit in one request.",

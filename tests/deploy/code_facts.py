@@ -17,8 +17,8 @@ from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
 from servekit.app import install_health
+from servekit.catalog import SERVICES
 from servekit.models import import_object
-from servekit.serve import SERVICES
 
 # Variables the manifests may set that no settings class reads: libraries' own switches.
 EXTERNAL_VARIABLES = frozenset({
@@ -81,7 +81,7 @@ def settings_from_environ(settings_class: type[BaseSettings], environ: dict[str,
 
 def deployables(overrides: dict[str, type[BaseSettings]] | None = None) -> dict[str, Deployable]:
     """Every service ``servekit.serve`` runs, by name; ``overrides`` swaps a settings class (tests)."""
-    found = {name: Deployable(name, import_object(settings_path)) for name, (settings_path, _) in SERVICES.items()}
+    found = {name: Deployable(name, import_object(spec.settings)) for name, spec in SERVICES.items()}
     for name, settings_class in (overrides or {}).items():
         found[name] = Deployable(name, settings_class)
     return found

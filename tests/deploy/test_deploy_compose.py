@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
+from servekit.catalog import ENCODERS
 from tests.deploy.consistency import COMPOSE_ENV_EXAMPLE
 from tests.deploy.tools import ROOT, compose_binary, run
-
-ENCODERS = ("text", "vision", "audio")
 
 
 def compose_check(compose_file: Path, env: dict[str, str], *args: str) -> tuple[int, str]:

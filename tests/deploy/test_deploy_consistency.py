@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servekit.catalog import SERVICES
 from services.text.settings import TextSettings
 from tests.deploy.code_facts import deployables, health_routes
 from tests.deploy.conftest import edit
@@ -23,8 +24,10 @@ def test_code_and_deployment_files_agree() -> None:
 
 def test_code_facts_come_from_the_settings_classes() -> None:
     services = deployables()
-    assert set(services) == {"text", "vision", "audio", "fusion", "gateway"}
-    assert services["gateway"].default_port == 8080
+    assert set(services) == set(SERVICES)
+    for name, deployable in services.items():  # the settings' defaults are the catalog's
+        assert deployable.default_port == SERVICES[name].port
+        assert deployable.prefix == SERVICES[name].env_prefix
     assert "POLYSERVE_INTERNAL_TOKEN" in services["text"].variables  # an alias, not prefix + field
     assert "GATEWAY_API_KEYS_FILE" in services["gateway"].variables
     assert "TEXT_API_KEYS_FILE" not in services["text"].variables

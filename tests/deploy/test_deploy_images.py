@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from servekit.catalog import ENCODERS
 from tests.deploy.dockerfiles import logical_lines, parse_stages, read_dockerfile, service_dockerfiles
 from tests.deploy.tools import ROOT
 
 DOCKERFILES = service_dockerfiles(ROOT)
-ENCODER_DOCKERFILES = [path for path in DOCKERFILES if path.parent.name in ("text", "vision", "audio")]
+ENCODER_DOCKERFILES = [path for path in DOCKERFILES if path.parent.name in ENCODERS]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from servekit.catalog import ENCODERS
 from tests.deploy.checks_k8s import by_kind, pod_labels, selects
 from tests.deploy.conftest import KUSTOMIZATIONS, OVERLAYS
 from tests.deploy.tools import run, tool
 
-ENCODERS = ("text", "vision", "audio")
 SERVERS = (*ENCODERS, "fusion", "gateway")
 Objects = dict[str, list[dict[str, Any]]]
 

@@ -1,4 +1,4 @@
-"""``python -m services.fusion.train``: labelled examples from a JSON-lines file, encoded by the real text and
+"""``python -m services.fusion.training``: labelled examples from a JSON-lines file, encoded by the real text and
 vision services' clients, saved as the next head version under the data directory."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.fusion.heads import HeadRegistry
-from services.fusion.train import main, read_examples
+from services.fusion.training import main, read_examples
 from tests.conftest import TEXT_TOKEN
 from tests.support.processes import free_port
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import requests
 
+from servekit.catalog import SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
-PREFIXES = {"text": "TEXT", "vision": "VISION", "audio": "AUDIO", "fusion": "FUSION", "gateway": "GATEWAY"}
 INTERNAL_TOKEN = "e2e-internal-token"
 
 
@@ -74,7 +75,7 @@ class ServiceProcess:
 def start_service(name: str, env: dict[str, str] | None = None, *, port: int | None = None,
                   wait: bool = True, ready_timeout_s: float = 300.0) -> ServiceProcess:
     """``python -m servekit.serve NAME`` on a free loopback port with the given environment."""
-    prefix = PREFIXES[name]
+    prefix = SERVICES[name].env_prefix
     port = port or free_port()
     full_env = {
         **os.environ,
@@ -82,8 +83,8 @@ def start_service(name: str, env: dict[str, str] | None = None, *, port: int | N
         "TRANSFORMERS_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
         "POLYSERVE_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        f"{prefix}_HOST": "127.0.0.1",
-        f"{prefix}_PORT": str(port),
+        f"{prefix}HOST": "127.0.0.1",
+        f"{prefix}PORT": str(port),
         **(env or {}),
     }
     log_file = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115

@@ -10,8 +10,8 @@ import numpy as np
 
 from servekit.errors import InvalidInput
 from servekit.models import ModelBackend
+from services.audio.items import TranscribeOptions, Transcript, TranscriptionItem
 from services.audio.settings import default_cache_dir
-from services.audio.transcript import TranscribeOptions, Transcript, TranscriptionJob
 from services.audio.weights import resolve_model_dir
 
 
@@ -45,12 +45,17 @@ class AudioBackend(ModelBackend):
             raise InvalidInput(f"model {self.name!r} does not take a language", param="language",
                                code="unsupported_language")
 
-    def transcribe(self, job: TranscriptionJob) -> Transcript:
-        """One recording -> its transcript (backends that list ``transcribe``)."""
-        raise NotImplementedError
+    def transcribe(self, items: list[TranscriptionItem]) -> list[Any]:
+        """Recordings -> transcripts, one at a time; a recording whose caller gave up while it waited costs
+        nothing, and a failure fails only its recording."""
+        def run(item: TranscriptionItem) -> Transcript:
+            item.check_deadline(self.name)
+            return self.transcribe_one(item)
 
-    def embed_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
-        """Recordings -> unit vectors, one per recording (backends that list ``embed``)."""
+        return self.each(items, run)
+
+    def transcribe_one(self, item: TranscriptionItem) -> Transcript:
+        """One recording -> its transcript (backends that list ``transcribe``)."""
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
@@ -62,21 +67,12 @@ class AudioBackend(ModelBackend):
                         languages=list(self.supported_languages() or []))
         return info
 
-    def predict(self, task: str, items: list[Any]) -> list[Any]:
-        if task == "embed":
-            with self.stage("forward", len(items)):
-                return list(self.embed_batch(items))
-        if task != "transcribe":
-            raise InvalidInput(f"unsupported task {task}")
-        results: list[Any] = []
-        for job in items:
-            try:
-                job.check_deadline(self.name)  # a recording whose caller gave up while it waited costs nothing
-                with self.stage("forward", 1):
-                    results.append(self.transcribe(job))
-            except Exception as exc:  # noqa: BLE001 - fails this recording only
-                results.append(exc)
-        return results
+
+def as_audio_backend(backend: ModelBackend) -> AudioBackend:
+    """The pool's backend as the audio backend every audio registry entry is."""
+    if not isinstance(backend, AudioBackend):  # a registry mistake, not the caller's
+        raise TypeError(f"{backend.name} is not an audio backend")
+    return backend
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

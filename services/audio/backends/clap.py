@@ -31,7 +31,7 @@ class ClapAudioBackend(AudioBackend):
         self.max_windows = int(self.spec.options.get("max_windows_per_pass", 16))
 
     def warmup(self) -> None:
-        self.embed_batch([np.zeros(self.sampling_rate, dtype=np.float32)])
+        self.embed([np.zeros(self.sampling_rate, dtype=np.float32)])
 
     def _embed_pieces(self, pieces: list[np.ndarray]) -> np.ndarray:
         """Unit vectors [N, D] of pieces no longer than one window."""
@@ -40,11 +40,11 @@ class ClapAudioBackend(AudioBackend):
         features = self.extractor(pieces, sampling_rate=self.sampling_rate, return_tensors="pt")
         inputs = {k: v.to(self.placement.device) for k, v in features.items()}
         inputs["input_features"] = inputs["input_features"].to(self.placement.dtype)
-        with torch.inference_mode():
+        with self.stage("forward", len(pieces)), torch.inference_mode():
             embeds = self.model(**inputs).audio_embeds.float()
         return torch.nn.functional.normalize(embeds, p=2, dim=-1).cpu().numpy()
 
-    def embed_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+    def embed(self, items: list[np.ndarray]) -> list[np.ndarray]:
         pieces = [(owner, piece) for owner, audio in enumerate(items) for _, piece in windows(audio, self.window)]
         sums = [np.zeros(self.dimensions, dtype=np.float64) for _ in items]
         for start in range(0, len(pieces), self.max_windows):

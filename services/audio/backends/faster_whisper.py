@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, unit, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionJob, Word
+from services.audio.items import Segment, Transcript, TranscriptionItem, Word
 
 WINDOW_SAMPLES = 30 * 16000
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -64,21 +64,21 @@ class FasterWhisperBackend(AudioBackend):
         return {**super().info(), "batched": self.pipeline is not None}
 
     # -- transcription -------------------------------------------------------------------------------
-    def transcribe(self, job: TranscriptionJob) -> Transcript:
-        options = job.options
+    def transcribe_one(self, item: TranscriptionItem) -> Transcript:
+        options = item.options
         temperature = (options.temperature,) if options.temperature else FALLBACK_TEMPERATURES
         kwargs: dict[str, Any] = dict(language=options.language, initial_prompt=options.prompt,
                                       word_timestamps=options.word_timestamps, beam_size=self.beam_size,
                                       temperature=list(temperature), vad_filter=self.vad_filter)
         if self.pipeline is not None and self.vad_filter:
-            found, info = self.pipeline.transcribe(job.samples, batch_size=self.batch_size, **kwargs)
+            found, info = self.pipeline.transcribe(item.samples, batch_size=self.batch_size, **kwargs)
         else:
-            found, info = self.model.transcribe(job.samples, **kwargs)
+            found, info = self.model.transcribe(item.samples, **kwargs)
         segments: list[Segment] = []
         for raw in found:
-            job.check_deadline(self.name)
+            item.check_deadline(self.name)
             segments.append(_segment(len(segments), raw))
-        return Transcript(language=info.language, duration=job.duration_s, segments=segments)
+        return Transcript(language=info.language, duration=item.duration_s, segments=segments)
 
     # -- embeddings ----------------------------------------------------------------------------------
     def _encode(self, pieces: list[np.ndarray]) -> np.ndarray:
@@ -92,14 +92,15 @@ class FasterWhisperBackend(AudioBackend):
         ]).astype(np.float32)
         return np.asarray(self.model.encode(features), dtype=np.float32)
 
-    def embed_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+    def embed(self, items: list[np.ndarray]) -> list[np.ndarray]:
         pieces: list[tuple[int, np.ndarray]] = [(owner, piece) for owner, audio in enumerate(items)
                                                 for _, piece in windows(audio, WINDOW_SAMPLES)]
         sums = [np.zeros(self.dimensions, dtype=np.float64) for _ in items]
         weights = [0 for _ in items]
         for start in range(0, len(pieces), self.embed_windows):
             chunk = pieces[start:start + self.embed_windows]
-            states = self._encode([piece for _, piece in chunk])
+            with self.stage("forward", len(chunk)):
+                states = self._encode([piece for _, piece in chunk])
             for (owner, piece), state in zip(chunk, states, strict=True):
                 # Two mel frames (2 x 10 ms) per encoder position: pool only positions that hold audio.
                 frames = max(1, min(state.shape[0], math.ceil(len(piece) / 320)))

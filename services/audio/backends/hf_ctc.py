@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionJob, Word
+from services.audio.items import Segment, Transcript, TranscriptionItem, Word
 
 
 class HfCtcBackend(AudioBackend):
@@ -48,10 +48,10 @@ class HfCtcBackend(AudioBackend):
             ids = self.model(values).logits.argmax(dim=-1)[0].cpu()
         return self.processor.tokenizer.decode(ids, output_word_offsets=True)
 
-    def transcribe(self, job: TranscriptionJob) -> Transcript:
+    def transcribe_one(self, item: TranscriptionItem) -> Transcript:
         segments: list[Segment] = []
-        for offset, piece in windows(job.samples, self.window):
-            job.check_deadline(self.name)
+        for offset, piece in windows(item.samples, self.window):
+            item.check_deadline(self.name)
             decoded = self._decode(piece)
             if not str(decoded.text).strip():
                 continue
@@ -60,5 +60,5 @@ class HfCtcBackend(AudioBackend):
                           end=start_s + min(w["end_offset"] * self.seconds_per_frame, length_s), word=w["word"])
                      for w in decoded.word_offsets]
             segments.append(Segment(id=len(segments), start=start_s, end=start_s + length_s,
-                                    text=str(decoded.text), words=words if job.options.word_timestamps else None))
-        return Transcript(language=self.spec.options.get("language"), duration=job.duration_s, segments=segments)
+                                    text=str(decoded.text), words=words if item.options.word_timestamps else None))
+        return Transcript(language=self.spec.options.get("language"), duration=item.duration_s, segments=segments)

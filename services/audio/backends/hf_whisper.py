@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from services.audio.backends.base import AudioBackend, windows
-from services.audio.transcript import Segment, Transcript, TranscriptionJob
+from services.audio.items import Segment, Transcript, TranscriptionItem
 
 
 class HfWhisperBackend(AudioBackend):
@@ -73,19 +73,19 @@ class HfWhisperBackend(AudioBackend):
         decoded = [tokenizer.decode(seq, skip_special_tokens=True, output_offsets=True) for seq in ids]
         return [{"text": d["text"], "offsets": d.get("offsets") or []} for d in decoded]
 
-    def transcribe(self, job: TranscriptionJob) -> Transcript:
-        options = job.options
-        pieces = windows(job.samples, self.window)
+    def transcribe_one(self, item: TranscriptionItem) -> Transcript:
+        options = item.options
+        pieces = windows(item.samples, self.window)
         language = options.language or self.detect_language(pieces[0][1])
         segments: list[Segment] = []
         for start in range(0, len(pieces), self.windows_per_pass):
-            job.check_deadline(self.name)
+            item.check_deadline(self.name)
             chunk = pieces[start:start + self.windows_per_pass]
             decoded = self._generate([p for _, p in chunk], language, options.prompt, options.temperature)
             for (offset, piece), window in zip(chunk, decoded, strict=True):
                 segments.extend(_window_segments(window, offset / self.sampling_rate,
                                                  len(piece) / self.sampling_rate, len(segments)))
-        return Transcript(language=language, duration=job.duration_s, segments=segments)
+        return Transcript(language=language, duration=item.duration_s, segments=segments)
 
 
 def _window_segments(window: dict[str, Any], offset_s: float, length_s: float, first_id: int) -> list[Segment]:

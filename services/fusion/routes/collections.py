@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from servekit.errors import InvalidInput, NotFound
 from servekit.items import per_item_data
-from servekit.validation import parse_json
-from services.fusion.jobs import IngestJobs
+from servekit.validation import check_item_count, parse_json
+from services.fusion.ingest import INGEST_RUNS, IngestRuns
 from services.fusion.retrieval import search, upsert_items
 from services.fusion.runtime import FusionRuntime, runtime
 from services.fusion.schemas import CreateCollection, SearchRequest, UpsertItems
@@ -17,15 +18,13 @@ from services.fusion.schemas import CreateCollection, SearchRequest, UpsertItems
 bp = Blueprint("fusion_collections", __name__, url_prefix="/v1/collections")
 
 
-def _jobs() -> IngestJobs:
-    jobs: IngestJobs = current_app.extensions["ingest_jobs"]
-    return jobs
+def _runs() -> IngestRuns:
+    return INGEST_RUNS.current()
 
 
 def _items(body: UpsertItems, limit: int | None) -> list[tuple[str, dict[str, Any], Any]]:
-    if limit is not None and len(body.items) > limit:
-        raise InvalidInput(f"at most {limit} items per request, got {len(body.items)}; use /ingest for more",
-                           param="items", code="too_many_items")
+    if limit is not None:
+        check_item_count(len(body.items), limit, param="items", noun="items")
     return [(item.id, item.metadata, item.inputs()) for item in body.items]
 
 
@@ -38,30 +37,30 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 @bp.post("")
-def create_collection() -> Any:
+def create_collection() -> ResponseReturnValue:
     body = parse_json(CreateCollection)
     return jsonify(runtime().store.create_collection(body.name, body.description)), 201
 
 
 @bp.get("")
-def list_collections() -> Any:
+def list_collections() -> ResponseReturnValue:
     store = runtime().store
     return jsonify(object="list", data=[store.collection_info(name) for name in store.list_collections()])
 
 
 @bp.get("/<name>")
-def get_collection(name: str) -> Any:
+def get_collection(name: str) -> ResponseReturnValue:
     return jsonify(runtime().store.collection_info(name))
 
 
 @bp.delete("/<name>")
-def delete_collection(name: str) -> Any:
+def delete_collection(name: str) -> ResponseReturnValue:
     runtime().store.drop_collection(name)
     return jsonify(object="collection.deleted", name=name, deleted=True)
 
 
 @bp.post("/<name>/items")
-def upsert(name: str) -> Any:
+def upsert(name: str) -> ResponseReturnValue:
     rt: FusionRuntime = runtime()
     body = parse_json(UpsertItems)
     results = upsert_items(rt, name, _items(body, rt.settings.max_items_per_request), body.allow_degraded)
@@ -69,7 +68,7 @@ def upsert(name: str) -> Any:
 
 
 @bp.get("/<name>/items")
-def list_items(name: str) -> Any:
+def list_items(name: str) -> ResponseReturnValue:
     store = runtime().store
     limit, offset = _int_arg("limit", 100, 1, 1000), _int_arg("offset", 0, 0, 10_000_000)
     records = store.get(name, store.list_ids(name, limit, offset))
@@ -77,7 +76,7 @@ def list_items(name: str) -> Any:
 
 
 @bp.get("/<name>/items/<path:item_id>")
-def get_item(name: str, item_id: str) -> Any:
+def get_item(name: str, item_id: str) -> ResponseReturnValue:
     record = runtime().store.get(name, [item_id]).get(item_id)
     if record is None:
         raise NotFound(f"no item {item_id!r} in collection {name!r}", param="item_id", code="item_not_found")
@@ -85,26 +84,26 @@ def get_item(name: str, item_id: str) -> Any:
 
 
 @bp.delete("/<name>/items/<path:item_id>")
-def delete_item(name: str, item_id: str) -> Any:
+def delete_item(name: str, item_id: str) -> ResponseReturnValue:
     if not runtime().store.delete(name, [item_id]):
         raise NotFound(f"no item {item_id!r} in collection {name!r}", param="item_id", code="item_not_found")
     return jsonify(object="item.deleted", id=item_id, deleted=True)
 
 
 @bp.post("/<name>/ingest")
-def start_ingest(name: str) -> Any:
+def start_ingest(name: str) -> ResponseReturnValue:
     body = parse_json(UpsertItems)
-    job = _jobs().start(name, _items(body, None), body.allow_degraded)
+    job = _runs().start(name, _items(body, None), body.allow_degraded)
     return jsonify(job.describe()), 202
 
 
 @bp.get("/<name>/ingest/<job_id>")
-def ingest_status(name: str, job_id: str) -> Any:
-    return jsonify(_jobs().get(name, job_id).describe())
+def ingest_status(name: str, job_id: str) -> ResponseReturnValue:
+    return jsonify(_runs().get(name, job_id).describe())
 
 
 @bp.post("/<name>/search")
-def search_collection(name: str) -> Any:
+def search_collection(name: str) -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(SearchRequest)
     options = rt.options(body)

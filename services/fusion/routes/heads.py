@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from servekit.validation import parse_json
 from services.fusion.runtime import runtime
@@ -15,7 +14,7 @@ bp = Blueprint("fusion_heads", __name__, url_prefix="/v1/fusion/heads")
 
 
 @bp.post("")
-def train() -> Any:
+def train() -> ResponseReturnValue:
     body = parse_json(TrainHeadRequest)
     examples = [(example.inputs(), example.label) for example in body.examples]
     head = train_from_examples(runtime(), body.name, examples, body.epochs)
@@ -23,10 +22,10 @@ def train() -> Any:
 
 
 @bp.get("")
-def list_heads() -> Any:
+def list_heads() -> ResponseReturnValue:
     return jsonify(object="list", data=[head.describe() for head in runtime().heads.list()])
 
 
 @bp.get("/<reference>")
-def get_head(reference: str) -> Any:
+def get_head(reference: str) -> ResponseReturnValue:
     return jsonify(runtime().heads.get(reference).describe())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
+from servekit.errors import InvalidInput
 from servekit.validation import parse_json
-from services.fusion.classification import classify, fuse_scores, fuse_vector
+from services.fusion.classification import classify
+from services.fusion.fusing import fuse_scores, fuse_vector
 from services.fusion.runtime import runtime
 from services.fusion.schemas import ClassifyRequest, FuseRequest
 
@@ -15,19 +16,21 @@ bp = Blueprint("fusion_inference", __name__, url_prefix="/v1")
 
 
 @bp.post("/fuse")
-def fuse() -> Any:
+def fuse() -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(FuseRequest)
     options = rt.options(body)
     if body.strategy == "late":
-        assert body.scores is not None
+        if body.scores is None:
+            raise InvalidInput("late fusion takes 'scores'", param="scores", code="missing_scores")
         return jsonify(fuse_scores(body.scores, options, rt.settings.rrf_k, body.top_k))
-    assert body.input is not None
+    if body.input is None:
+        raise InvalidInput(f"{body.strategy} fusion takes 'input'", param="input", code="missing_input")
     return jsonify(fuse_vector(rt, body.input.inputs(), options, body.allow_degraded, body.encoding_format))
 
 
 @bp.post("/classifications")
-def classifications() -> Any:
+def classifications() -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(ClassifyRequest)
     options = rt.options(body)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-import numpy as np
-
-from servekit.errors import InvalidInput
+from servekit.embeddings import TokenCountedVector
 from servekit.models import ModelBackend
 
 
@@ -25,17 +23,15 @@ class TextTower(ModelBackend):
         """Tokenised batch -> float tensor [B, D]."""
 
     def warmup(self) -> None:
-        self.predict("embed", ["a photo of a cat"])
+        self.embed(["a photo of a cat"])
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "dimensions": self.dimensions, "max_tokens": self.max_length,
                 "normalized": self.normalized, "truncatable": bool(self.spec.options.get("matryoshka", False))}
 
-    def predict(self, task: str, items: list[str]) -> list[tuple[np.ndarray, int]]:
+    def embed(self, items: list[str]) -> list[TokenCountedVector]:
         import torch
 
-        if task != "embed":
-            raise InvalidInput(f"unsupported task {task}")
         with self.stage("preprocess", len(items)):
             encoded = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_length,
                                      return_tensors="pt").to(self.placement.device)
@@ -44,4 +40,4 @@ class TextTower(ModelBackend):
         with self.stage("postprocess", len(items)):
             array = vectors.float().cpu().numpy()
             counts = encoded["attention_mask"].sum(dim=1).tolist()
-        return [(array[i], int(counts[i])) for i in range(len(items))]
+        return [TokenCountedVector(array[i], int(counts[i])) for i in range(len(items))]

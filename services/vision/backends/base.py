@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from servekit.errors import InvalidInput
 from servekit.models import ModelBackend
-from services.vision.jobs import Generation, ImageJob
+from services.vision.items import Generation, ImageItem
 
 
 def warmup_image(size: int = 64) -> Image.Image:
@@ -22,21 +21,15 @@ def warmup_image(size: int = 64) -> Image.Image:
 
 
 class ImageBackend(ModelBackend):
-    """``predict(task, jobs)`` calls the method named like the task, one output per job."""
+    """A model fed decoded RGB images (:class:`ImageItem`), one batched method per task it lists."""
 
     dimensions: int = 0
     normalized: bool = True
 
-    def predict(self, task: str, items: list[ImageJob]) -> Sequence[Any]:
-        if task not in self.tasks:
-            raise InvalidInput(f"model {self.name!r} does not support {task}", code="unsupported_task")
-        outputs: Sequence[Any] = getattr(self, task)(items)
-        return outputs
-
     def warmup(self) -> None:
-        job = ImageJob(warmup_image(), top_k=1, generation=Generation(max_new_tokens=2, num_beams=1))
+        item = ImageItem(warmup_image(), top_k=1, generation=Generation(max_new_tokens=2, num_beams=1))
         for task in sorted(self.tasks):
-            self.predict(task, [job])
+            self.predict(task, [item])
 
     def info(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -44,8 +37,8 @@ class ImageBackend(ModelBackend):
             extra = {"dimensions": self.dimensions, "normalized": self.normalized, "truncatable": False}
         return {**super().info(), **extra}
 
-    def images(self, jobs: Sequence[ImageJob]) -> list[Image.Image]:
-        return [job.image for job in jobs]
+    def images(self, items: Sequence[ImageItem]) -> list[Image.Image]:
+        return [item.image for item in items]
 
     def to_device(self, tensor: Any) -> Any:
         """Move pixel tensors to the model's device and dtype."""

@@ -1,7 +1,7 @@
 """Image captioning with a generative model: BLIP and VisionEncoderDecoder (ViT-GPT2 and kin).
 
 Pixels come from the checkpoint's own image processor and text from its own tokenizer. Generation is
-bounded by the service's configuration (new tokens, beams); the jobs of one batch that agree on those
+bounded by the service's configuration (new tokens, beams); the items of one batch that agree on those
 bounds share one ``generate`` call.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from servekit.models import resolve_source
 from services.vision.backends.base import ImageBackend
-from services.vision.jobs import Generation, ImageJob
+from services.vision.items import Generation, ImageItem
 
 DEFAULT_GENERATION = Generation(max_new_tokens=30, num_beams=1)
 
@@ -34,26 +34,26 @@ class Captioner(ImageBackend):
         self.load_parts(resolve_source(self.spec.source))
         self.model = self.model.to(self.placement.device).eval()
 
-    def caption(self, jobs: list[ImageJob]) -> list[str]:
+    def caption(self, items: list[ImageItem]) -> list[str]:
         groups: dict[Generation, list[int]] = defaultdict(list)
-        for index, job in enumerate(jobs):
-            groups[job.generation or DEFAULT_GENERATION].append(index)
-        captions = [""] * len(jobs)
+        for index, item in enumerate(items):
+            groups[item.generation or DEFAULT_GENERATION].append(index)
+        captions = [""] * len(items)
         for generation, indices in groups.items():
-            texts = self._generate([jobs[i] for i in indices], generation)
+            texts = self._generate([items[i] for i in indices], generation)
             for index, text in zip(indices, texts, strict=True):
                 captions[index] = text
         return captions
 
-    def _generate(self, jobs: list[ImageJob], generation: Generation) -> list[str]:
+    def _generate(self, items: list[ImageItem], generation: Generation) -> list[str]:
         import torch
 
-        with self.stage("preprocess", len(jobs)):
-            pixels = self.to_device(self.processor(images=self.images(jobs), return_tensors="pt")["pixel_values"])
-        with self.stage("forward", len(jobs)), torch.inference_mode():
+        with self.stage("preprocess", len(items)):
+            pixels = self.to_device(self.processor(images=self.images(items), return_tensors="pt")["pixel_values"])
+        with self.stage("forward", len(items)), torch.inference_mode():
             tokens = self.model.generate(pixel_values=pixels, max_new_tokens=generation.max_new_tokens,
                                          num_beams=generation.num_beams, do_sample=False)
-        with self.stage("postprocess", len(jobs)):
+        with self.stage("postprocess", len(items)):
             texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         return [text.strip() for text in texts]
 

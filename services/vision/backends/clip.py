@@ -15,7 +15,7 @@ import numpy as np
 from servekit.models import resolve_source
 from servekit.towers import tower_config
 from services.vision.backends.base import ImageBackend
-from services.vision.jobs import ImageJob
+from services.vision.items import ImageItem
 
 
 class JointImageTower(ImageBackend):
@@ -40,12 +40,12 @@ class JointImageTower(ImageBackend):
         self.load_model(source)
         self.model = self.model.to(self.placement.device).eval()
 
-    def embed(self, jobs: list[ImageJob]) -> list[np.ndarray]:
+    def embed(self, items: list[ImageItem]) -> list[np.ndarray]:
         import torch
 
-        with self.stage("preprocess", len(jobs)):
-            pixels = self.to_device(self.processor(images=self.images(jobs), return_tensors="pt")["pixel_values"])
-        with self.stage("forward", len(jobs)), torch.inference_mode():
+        with self.stage("preprocess", len(items)):
+            pixels = self.to_device(self.processor(images=self.images(items), return_tensors="pt")["pixel_values"])
+        with self.stage("forward", len(items)), torch.inference_mode():
             vectors = self.image_features(pixels).float()
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1).cpu().numpy()
         return list(vectors)

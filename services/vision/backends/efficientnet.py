@@ -13,7 +13,7 @@ import numpy as np
 
 from servekit.models import resolve_source
 from services.vision.backends.base import ImageBackend
-from services.vision.jobs import ImageJob, Label
+from services.vision.items import ImageItem, Label
 from services.vision.labels import load_labels
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -31,12 +31,12 @@ def find_weights(source: str) -> Path:
     return found[0]
 
 
-def pixel_batch(jobs: list[ImageJob], size: int) -> np.ndarray:
+def pixel_batch(items: list[ImageItem], size: int) -> np.ndarray:
     """Images -> normalised float32 array [B, 3, size, size]."""
     from PIL import Image
 
-    arrays = [np.asarray(job.image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-              for job in jobs]
+    arrays = [np.asarray(item.image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+              for item in items]
     batch = (np.stack(arrays) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
@@ -66,30 +66,30 @@ class EfficientNetLite(ImageBackend):
     def info(self) -> dict[str, Any]:
         return {**super().info(), "classes": len(self.labels), "image_size": self.image_size}
 
-    def _pixels(self, jobs: list[ImageJob]) -> Any:
+    def _pixels(self, items: list[ImageItem]) -> Any:
         import torch
 
-        with self.stage("preprocess", len(jobs)):
-            return self.to_device(torch.from_numpy(pixel_batch(jobs, self.image_size)))
+        with self.stage("preprocess", len(items)):
+            return self.to_device(torch.from_numpy(pixel_batch(items, self.image_size)))
 
-    def classify(self, jobs: list[ImageJob]) -> list[list[Label]]:
+    def classify(self, items: list[ImageItem]) -> list[list[Label]]:
         import torch
 
-        pixels = self._pixels(jobs)
-        with self.stage("forward", len(jobs)), torch.inference_mode():
+        pixels = self._pixels(items)
+        with self.stage("forward", len(items)), torch.inference_mode():
             probs = self.model(pixels).float().softmax(dim=-1).cpu()
-        with self.stage("postprocess", len(jobs)):
-            return [self._top(row, job.top_k) for row, job in zip(probs, jobs, strict=True)]
+        with self.stage("postprocess", len(items)):
+            return [self._top(row, item.top_k) for row, item in zip(probs, items, strict=True)]
 
     def _top(self, probs: Any, k: int) -> list[Label]:
         scores, indices = probs.topk(min(k, len(self.labels)))
         return [Label(self.labels[i], float(s)) for s, i in zip(scores.tolist(), indices.tolist(), strict=True)]
 
-    def embed(self, jobs: list[ImageJob]) -> list[np.ndarray]:
+    def embed(self, items: list[ImageItem]) -> list[np.ndarray]:
         import torch
 
-        pixels = self._pixels(jobs)
-        with self.stage("forward", len(jobs)), torch.inference_mode():
+        pixels = self._pixels(items)
+        with self.stage("forward", len(items)), torch.inference_mode():
             features = self.model.extract_features(pixels).float().mean(dim=(2, 3))
             vectors = torch.nn.functional.normalize(features, p=2, dim=-1).cpu().numpy()
         return list(vectors)

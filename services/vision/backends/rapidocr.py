@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from services.vision.backends.base import ImageBackend
-from services.vision.jobs import ImageJob, OcrResult, TextLine
+from services.vision.items import ImageItem, OcrResult, TextLine
 
 DEFAULT_MAX_ASPECT = 4.0
 
@@ -67,11 +67,11 @@ class RapidOcrReader(ImageBackend):
         # Other options are RapidOCR's own parameters (e.g. {"text_score": 0.6}); the weights are the package's.
         self.engine = RapidOCR(**options)
 
-    def ocr(self, jobs: list[ImageJob]) -> list[OcrResult]:
+    def ocr(self, items: list[ImageItem]) -> list[OcrResult]:
         results = []
-        for job in jobs:
+        for item in items:
             with self.stage("preprocess", 1):
-                image = pad_to_aspect(job.image, self.max_aspect)
+                image = pad_to_aspect(item.image, self.max_aspect)
                 bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
             with self.stage("forward", 1):
                 found, _elapsed = self.engine(bgr)

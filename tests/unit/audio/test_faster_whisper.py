@@ -12,7 +12,7 @@ from servekit.device import resolve_placement
 from servekit.errors import DeadlineExceeded, InvalidInput
 from services.audio.backends.faster_whisper import FasterWhisperBackend
 from services.audio.settings import WHISPER_TINY_EN
-from services.audio.transcript import TranscribeOptions, TranscriptionJob
+from services.audio.items import TranscribeOptions, TranscriptionItem
 from tests.audio_fixtures import SENTENCES, resample, synthesize, word_error_rate
 
 
@@ -24,15 +24,15 @@ def tiny_en(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperBackend:
     return backend
 
 
-def _job(index: int, deadline_s: float = 60.0, *, word_timestamps: bool = False) -> TranscriptionJob:
+def _job(index: int, deadline_s: float = 60.0, *, word_timestamps: bool = False) -> TranscriptionItem:
     speech = synthesize(SENTENCES[index])
     samples = resample(speech.samples, speech.sample_rate, 16000)
     options = TranscribeOptions(word_timestamps=word_timestamps)
-    return TranscriptionJob(samples, 16000, options, time.monotonic() + deadline_s)
+    return TranscriptionItem(samples, 16000, options, time.monotonic() + deadline_s)
 
 
 def test_tiny_en_transcribes_english(tiny_en: FasterWhisperBackend) -> None:
-    transcript = tiny_en.transcribe(_job(2, word_timestamps=True))
+    transcript = tiny_en.transcribe_one(_job(2, word_timestamps=True))
     # MODELS.md measured 16 % WER for tiny.en on synthesized speech; one sentence allows a few words more.
     assert word_error_rate([SENTENCES[2]], [transcript.text]) <= 0.4, transcript.text
     assert transcript.language == "en" and transcript.words

@@ -6,7 +6,7 @@ import srt
 import webvtt
 
 from services.audio.formats import to_srt, to_vtt, transcript_json
-from services.audio.transcript import Segment, Transcript, Word
+from services.audio.items import Segment, Transcript, Word
 
 TRANSCRIPT = Transcript(language="en", duration=3725.5, segments=[
     Segment(0, 0.0, 2.5, " Hello there.", words=[Word(0.0, 0.4, " Hello", 0.9), Word(0.5, 1.0, " there.", 0.8)]),

@@ -39,9 +39,9 @@ class Doubler(ModelBackend):
             raise OSError("weights missing")
 
     def warmup(self) -> None:
-        self.predict("double", [1])
+        self.double([1])
 
-    def predict(self, task: str, items: list[Any]) -> Sequence[Any]:
+    def double(self, items: list[Any]) -> Sequence[Any]:
         return [InvalidInput("negative") if i < 0 else 2 * i for i in items]
 
 
@@ -79,3 +79,30 @@ def test_configuration_errors_are_refused_before_loading() -> None:
         ModelPool([spec, spec], REGISTRY, ModelRuntimeSettings())
     with pytest.raises(ValueError, match="unknown backend"):
         ModelPool([ModelSpec(name="x", backend="nope", source="mem")], REGISTRY, ModelRuntimeSettings())
+
+
+def test_a_backend_must_implement_every_task_it_lists() -> None:
+    with pytest.raises(TypeError, match="halve"):
+        type("Halver", (Doubler,), {"tasks": frozenset({"double", "halve"})})
+
+
+def test_a_batch_must_answer_one_output_per_item() -> None:
+    lossy = type("Lossy", (Doubler,), {"double": lambda self, items: [2]})
+    backend = lossy(ModelSpec(name="l", backend="lossy", source="mem"), resolve_placement("cpu", False, 0))
+    with pytest.raises(RuntimeError, match="1 outputs for 2 items"):
+        backend.predict("double", [1, 2])
+    with pytest.raises(InvalidInput, match="does not support"):
+        backend.predict("halve", [1])
+
+
+def test_one_rule_for_a_task_no_model_serves() -> None:
+    pool = ModelPool([ModelSpec(name="d", backend="doubler", source="mem")], REGISTRY, ModelRuntimeSettings())
+    with pytest.raises(ModelNotReady):  # still loading: a model may yet serve it
+        pool.resolve(None, "caption")
+    pool.start(background=False)
+    assert pool.resolve(None, "double") == "d"
+    with pytest.raises(ModelNotFound):  # everything loaded and none serves it
+        pool.resolve(None, "caption")
+    with pytest.raises(InvalidInput):  # named, but it serves something else
+        pool.resolve("d", "caption")
+    pool.close()

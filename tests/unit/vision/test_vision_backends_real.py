@@ -12,7 +12,7 @@ from servekit.device import Placement
 from servekit.models import ModelSpec
 from services.vision.backends.efficientnet import EfficientNetLite
 from services.vision.backends.rapidocr import RapidOcrReader, pad_to_aspect, reading_rows
-from services.vision.jobs import ImageJob, TextLine
+from services.vision.items import ImageItem, TextLine
 from services.vision.labels import load_labels
 from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
 from tests.vision_fixtures import photo_png, render_text
@@ -46,19 +46,19 @@ def test_shipped_imagenet_names_are_the_thousand_classes_in_order() -> None:
 
 
 def test_chelsea_is_a_cat(efficientnet: EfficientNetLite) -> None:
-    labels = efficientnet.classify([ImageJob(photo("chelsea"), top_k=3)])[0]
+    labels = efficientnet.classify([ImageItem(photo("chelsea"), top_k=3)])[0]
     assert len(labels) == 3 and any("cat" in item.label for item in labels)
     assert "cat" in labels[0].label
     assert labels[0].score > labels[1].score > labels[2].score > 0
 
 
 def test_coffee_is_espresso_or_a_cup(efficientnet: EfficientNetLite) -> None:
-    labels = efficientnet.classify([ImageJob(photo("coffee"), top_k=3)])[0]
+    labels = efficientnet.classify([ImageItem(photo("coffee"), top_k=3)])[0]
     assert {"espresso", "cup"} & {item.label for item in labels}
 
 
 def test_a_batch_answers_like_single_images(efficientnet: EfficientNetLite) -> None:
-    jobs = [ImageJob(photo("chelsea"), top_k=2), ImageJob(photo("coffee"), top_k=4)]
+    jobs = [ImageItem(photo("chelsea"), top_k=2), ImageItem(photo("coffee"), top_k=4)]
     together = efficientnet.classify(jobs)
     alone = [efficientnet.classify([job])[0] for job in jobs]
     assert [len(labels) for labels in together] == [2, 4]
@@ -71,7 +71,7 @@ def test_a_batch_answers_like_single_images(efficientnet: EfficientNetLite) -> N
 def test_features_find_the_same_photo_again(efficientnet: EfficientNetLite) -> None:
     cat, coffee = photo("chelsea"), photo("coffee")
     recompressed = Image.open(io.BytesIO(_jpeg(cat.resize((200, 150))))).convert("RGB")
-    vectors = efficientnet.embed([ImageJob(cat), ImageJob(recompressed), ImageJob(coffee)])
+    vectors = efficientnet.embed([ImageItem(cat), ImageItem(recompressed), ImageItem(coffee)])
     assert all(vector.shape == (efficientnet.dimensions,) for vector in vectors)
     assert np.allclose([np.linalg.norm(v) for v in vectors], 1.0, atol=1e-5)
     same, other = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
@@ -85,7 +85,7 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 def test_ocr_reads_a_rendered_sentence(ocr: RapidOcrReader) -> None:
-    result = ocr.ocr([ImageJob(render_text(["Hello World 2026"]))])[0]
+    result = ocr.ocr([ImageItem(render_text(["Hello World 2026"]))])[0]
     assert result.text == "Hello World 2026"
     line = result.lines[0]
     assert line.confidence > 0.8 and len(line.box) == 4
@@ -94,12 +94,12 @@ def test_ocr_reads_a_rendered_sentence(ocr: RapidOcrReader) -> None:
 
 
 def test_ocr_keeps_the_reading_order_of_several_lines(ocr: RapidOcrReader) -> None:
-    result = ocr.ocr([ImageJob(render_text(["The quick brown fox", "jumps over the lazy dog"]))])[0]
+    result = ocr.ocr([ImageItem(render_text(["The quick brown fox", "jumps over the lazy dog"]))])[0]
     assert result.text.splitlines() == ["The quick brown fox", "jumps over the lazy dog"]
 
 
 def test_ocr_of_a_blank_image_is_empty(ocr: RapidOcrReader) -> None:
-    result = ocr.ocr([ImageJob(Image.new("RGB", (1, 1), "white"))])[0]
+    result = ocr.ocr([ImageItem(Image.new("RGB", (1, 1), "white"))])[0]
     assert (result.text, result.lines) == ("", [])
 
 
@@ -126,6 +126,6 @@ def test_long_thin_images_are_padded_not_blown_up(ocr: RapidOcrReader) -> None:
     strip = render_text(["Hello World 2026"]).crop((0, 0, 700, 80))
     banner = Image.new("RGB", (1900, 80), "white")
     banner.paste(strip, (0, 0))  # about 24:1, text at the left
-    result = ocr.ocr([ImageJob(banner)])[0]
+    result = ocr.ocr([ImageItem(banner)])[0]
     assert "".join(result.text.split()) == "HelloWorld2026"  # word spacing is the recogniser's weak point
     assert max(point[0] for point in result.lines[0].box) < 700

@@ -14,7 +14,7 @@ from servekit.device import Placement
 from servekit.models import ModelSpec
 from services.vision.backends.captioning import BlipCaptioner, VisionEncoderDecoderCaptioner
 from services.vision.backends.clip import ClipImageEmbedder, SiglipImageEmbedder
-from services.vision.jobs import Generation, ImageJob
+from services.vision.items import Generation, ImageItem
 from tests.vision_fixtures import photo_png, tiny_blip_dir, tiny_clip_dir, tiny_siglip_dir, tiny_vit_gpt2_dir
 
 CPU = Placement("cpu", "float32")
@@ -47,7 +47,7 @@ def test_image_vectors_equal_the_two_tower_model_image_features(
 
     folder = str(make_dir())
     backend = loaded(backend_cls, key, folder)
-    ours = np.stack(backend.embed([ImageJob(image) for image in photos()]))  # type: ignore[attr-defined]
+    ours = np.stack(backend.embed([ImageItem(image) for image in photos()]))  # type: ignore[attr-defined]
     model = getattr(transformers, model_name).from_pretrained(folder).eval()
     processor = getattr(transformers, processor_name).from_pretrained(folder)
     pixels = processor(images=photos(), return_tensors="pt")["pixel_values"]
@@ -73,7 +73,7 @@ def test_blip_captions_equal_blip_generate() -> None:
 
     folder = str(tiny_blip_dir())
     backend = loaded(BlipCaptioner, "blip", folder)
-    ours = backend.caption([ImageJob(image, generation=SHORT) for image in photos()])  # type: ignore[attr-defined]
+    ours = backend.caption([ImageItem(image, generation=SHORT) for image in photos()])  # type: ignore[attr-defined]
     processor = BlipProcessor.from_pretrained(folder)
     model = BlipForConditionalGeneration.from_pretrained(folder).eval()
     assert ours == _reference_captions(model, processor.image_processor, processor.tokenizer, SHORT)
@@ -86,7 +86,7 @@ def test_vit_gpt2_captions_equal_vision_encoder_decoder_generate() -> None:
     folder = str(tiny_vit_gpt2_dir())
     backend = loaded(VisionEncoderDecoderCaptioner, "vision-encoder-decoder", folder)
     beams = Generation(max_new_tokens=5, num_beams=2)
-    ours = backend.caption([ImageJob(image, generation=beams) for image in photos()])  # type: ignore[attr-defined]
+    ours = backend.caption([ImageItem(image, generation=beams) for image in photos()])  # type: ignore[attr-defined]
     model = VisionEncoderDecoderModel.from_pretrained(folder).eval()
     reference = _reference_captions(model, AutoImageProcessor.from_pretrained(folder),
                                     AutoTokenizer.from_pretrained(folder), beams)
@@ -96,15 +96,15 @@ def test_vit_gpt2_captions_equal_vision_encoder_decoder_generate() -> None:
 @pytest.mark.parametrize("tokens", [1, 3])
 def test_caption_length_is_bounded_by_max_new_tokens(tokens: int) -> None:
     backend = loaded(BlipCaptioner, "blip", str(tiny_blip_dir()))
-    caption = backend.caption([ImageJob(photos()[0], generation=Generation(tokens, 1))])[0]  # type: ignore[attr-defined]
+    caption = backend.caption([ImageItem(photos()[0], generation=Generation(tokens, 1))])[0]  # type: ignore[attr-defined]
     assert len(backend.tokenizer(caption, add_special_tokens=False)["input_ids"]) <= tokens  # type: ignore[attr-defined]
 
 
 def test_jobs_with_different_bounds_in_one_batch_answer_as_alone() -> None:
     backend = loaded(BlipCaptioner, "blip", str(tiny_blip_dir()))
     cat, coffee = photos()
-    jobs = [ImageJob(cat, generation=Generation(2, 1)), ImageJob(coffee, generation=SHORT),
-            ImageJob(coffee, generation=Generation(2, 1))]
+    jobs = [ImageItem(cat, generation=Generation(2, 1)), ImageItem(coffee, generation=SHORT),
+            ImageItem(coffee, generation=Generation(2, 1))]
     together = backend.caption(jobs)  # type: ignore[attr-defined]
     alone = [backend.caption([job])[0] for job in jobs]  # type: ignore[attr-defined]
     assert together == alone

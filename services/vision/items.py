@@ -16,7 +16,7 @@ class Generation:
 
 
 @dataclass(frozen=True)
-class ImageJob:
+class ImageItem:
     image: Image.Image
     top_k: int = 5
     generation: Generation | None = None

@@ -1,6 +1,6 @@
-"""Bulk ingest as a background job: items are encoded and stored batch by batch, and the job reports how far
-it got (items done, failed, with the error of each failed item). Every batch is acknowledged to the store
-before the job counts it as done, so the progress shown is durable progress."""
+"""Bulk ingest as a background run (the public API calls it an ingest job): items are encoded and stored batch by
+batch, and the run reports how far it got (items done, failed, with the error of each failed item). Every batch is
+acknowledged to the store before the job counts it as done, so the progress shown is durable progress."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from servekit.errors import ApiError, NotFound
+from servekit.slots import AppSlot
 from services.fusion.features import Inputs
 from services.fusion.retrieval import upsert_items
 from services.fusion.runtime import FusionRuntime
@@ -24,7 +25,7 @@ Item = tuple[str, dict[str, Any], Inputs]
 
 
 @dataclass
-class IngestJob:
+class IngestRun:
     id: str
     collection: str
     total: int
@@ -43,17 +44,17 @@ class IngestJob:
                 "created": int(self.created), "finished": int(self.finished) if self.finished else None}
 
 
-class IngestJobs:
+class IngestRuns:
     """Runs ingest jobs one batch at a time in a worker thread each; remembers the last MAX_JOBS jobs."""
 
     def __init__(self, runtime: FusionRuntime) -> None:
         self.runtime = runtime
-        self._jobs: OrderedDict[str, IngestJob] = OrderedDict()
+        self._jobs: OrderedDict[str, IngestRun] = OrderedDict()
         self._lock = threading.Lock()
 
-    def start(self, collection: str, items: Sequence[Item], allow_degraded: bool) -> IngestJob:
+    def start(self, collection: str, items: Sequence[Item], allow_degraded: bool) -> IngestRun:
         self.runtime.store.require(collection)
-        job = IngestJob(uuid.uuid4().hex, collection, len(items), allow_degraded)
+        job = IngestRun(uuid.uuid4().hex, collection, len(items), allow_degraded)
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > MAX_JOBS:
@@ -62,7 +63,7 @@ class IngestJobs:
                          daemon=True).start()
         return job
 
-    def _run(self, job: IngestJob, items: list[Item]) -> None:
+    def _run(self, job: IngestRun, items: list[Item]) -> None:
         job.status = "running"
         size = self.runtime.settings.ingest_batch_size
         try:
@@ -86,9 +87,12 @@ class IngestJobs:
         finally:
             job.finished = time.time()
 
-    def get(self, collection: str, job_id: str) -> IngestJob:
+    def get(self, collection: str, job_id: str) -> IngestRun:
         job = self._jobs.get(job_id)
         if job is None or job.collection != collection:
             raise NotFound(f"no ingest job {job_id!r} in collection {collection!r}", param="job_id",
                            code="job_not_found")
         return job
+
+
+INGEST_RUNS: AppSlot[IngestRuns] = AppSlot("ingest_runs")

@@ -1,4 +1,4 @@
-"""What a speech recogniser is asked (a job) and what it answers (a transcript), backend-independent."""
+"""What a speech recogniser is handed per recording (an item) and what it answers, backend-independent."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class TranscribeOptions:
 
 
 @dataclass(frozen=True)
-class TranscriptionJob:
+class TranscriptionItem:
     """One recording for the batcher; ``deadline`` (monotonic) bounds how long the model works on it."""
 
     samples: np.ndarray

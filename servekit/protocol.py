@@ -1,0 +1,43 @@
+"""The headers services exchange, declared once, and how each is read.
+
+Every service reads them through these functions; the gateway and the job worker write them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from werkzeug.datastructures import Headers
+
+# Shared secret of service-to-service calls.
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+# The request's id, accepted from the caller when well formed, echoed in every answer and log line.
+REQUEST_ID_HEADER = "X-Request-ID"
+# Remaining time budget in milliseconds; relative, so that clocks of different hosts need not agree.
+DEADLINE_HEADER = "X-Request-Timeout-Ms"
+# Set (with the internal token) by the gateway's job worker: longer inputs and a longer time budget.
+ASYNC_JOB_HEADER = "X-Polyserve-Async-Job"
+
+TRUE_VALUES = frozenset({"1", "true", "yes"})
+# Request headers as Flask gives them, or a plain dict (tests, clients).
+HeaderLookup = Headers | Mapping[str, str]
+
+
+def deadline_budget_s(headers: HeaderLookup) -> float | None:
+    """Seconds the caller grants (never negative), or None when the header is absent or malformed."""
+    value = headers.get(DEADLINE_HEADER)
+    if not value:
+        return None
+    try:
+        millis = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(millis):
+        return None
+    return max(0.0, millis / 1000.0)
+
+
+def is_async_job(headers: HeaderLookup) -> bool:
+    """Whether the call comes from the gateway's job worker (the internal token guards who may say so)."""
+    return (headers.get(ASYNC_JOB_HEADER) or "").strip().lower() in TRUE_VALUES
