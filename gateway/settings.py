@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servekit.catalog import SERVICES, UPSTREAMS
-from servekit.settings import ServiceSettings
+from servekit.settings import ServiceSettings, with_upstream_urls
+
+# GATEWAY_TEXT_URL, GATEWAY_VISION_URL, ...: one field per service the catalog says the gateway calls.
+if TYPE_CHECKING:
+    _Base = ServiceSettings
+else:
+    _Base = with_upstream_urls(ServiceSettings, UPSTREAMS)
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(_Base):
     model_config = SettingsConfigDict(env_prefix=SERVICES["gateway"].env_prefix)
 
     port: int = Field(SERVICES["gateway"].port, ge=1, le=65535, description="TCP port of the public API.")
@@ -71,10 +77,6 @@ class GatewaySettings(ServiceSettings):
         512 * 1024 * 1024, ge=1024, description="Largest job submission accepted (413 above).")
     tls_cert_file: str | None = Field(None, description="PEM certificate chain: serve HTTPS (needs the key too).")
     tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
-    text_url: str = Field(SERVICES["text"].default_url, description="Base URL of the text encoder service.")
-    vision_url: str = Field(SERVICES["vision"].default_url, description="Base URL of the vision encoder service.")
-    audio_url: str = Field(SERVICES["audio"].default_url, description="Base URL of the audio encoder service.")
-    fusion_url: str = Field(SERVICES["fusion"].default_url, description="Base URL of the fusion service.")
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an upstream service.")
     upstream_pool_size: int = Field(64, ge=1, description="Pooled connections per upstream service.")
     max_embedding_inputs: int = Field(2048, ge=1, description="Most inputs one embeddings request may carry.")
@@ -105,10 +107,8 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE must be set together")
         return self
 
-    def upstream_urls(self) -> dict[str, str]:
-        """Every service the gateway calls, by catalog name."""
-        urls = {"text": self.text_url, "vision": self.vision_url, "audio": self.audio_url, "fusion": self.fusion_url}
-        return {name: urls[name] for name in UPSTREAMS}
+    if TYPE_CHECKING:  # generated with the <name>_url fields, one per upstream in the catalog
+        def upstream_urls(self) -> dict[str, str]: ...
 
     def gunicorn_options(self) -> dict[str, Any]:
         """HTTPS when a certificate and key are configured; plain HTTP otherwise (or behind a TLS ingress)."""

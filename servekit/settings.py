@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servekit.catalog import SERVICES
 
 if TYPE_CHECKING:
     from servekit.models import ModelSpec
@@ -58,3 +60,20 @@ class ModelRuntimeSettings(ServiceSettings):
 
     if TYPE_CHECKING:  # each service declares its own list, with its own default models and description
         models: list[ModelSpec]
+
+
+def with_upstream_urls(base: type[ServiceSettings], services: tuple[str, ...]) -> type[ServiceSettings]:
+    """``base`` plus a ``<name>_url`` field per service it calls (``GATEWAY_TEXT_URL``...), defaulting to where
+    the local stack runs it, and ``upstream_urls()``: the callers' fields follow the catalog."""
+
+    def upstream_urls(self: ServiceSettings) -> dict[str, str]:
+        return {name: str(getattr(self, f"{name}_url")) for name in services}
+
+    fields: dict[str, Any] = {
+        f"{name}_url": (str, Field(SERVICES[name].default_url,
+                                   description=f"Base URL of the {name} service ({SERVICES[name].summary})."))
+        for name in services
+    }
+    model = create_model(f"{base.__name__}With{len(services)}Upstreams", __base__=base, **fields)
+    model.upstream_urls = upstream_urls  # type: ignore[attr-defined]  # a method of the generated class
+    return model

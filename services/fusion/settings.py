@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from servekit.catalog import ENCODERS, SERVICES
-from servekit.settings import ServiceSettings
+from servekit.settings import ServiceSettings, with_upstream_urls
+
+# FUSION_TEXT_URL, FUSION_VISION_URL, ...: one field per encoder service in the catalog.
+if TYPE_CHECKING:
+    _Base = ServiceSettings
+else:
+    _Base = with_upstream_urls(ServiceSettings, ENCODERS)
 
 
-class FusionSettings(ServiceSettings):
+class FusionSettings(_Base):
     model_config = SettingsConfigDict(env_prefix=SERVICES["fusion"].env_prefix)
 
     port: int = Field(SERVICES["fusion"].port, ge=1, le=65535, description="TCP port the fusion service listens on.")
@@ -20,9 +27,6 @@ class FusionSettings(ServiceSettings):
         64 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above); bulk ingest of "
         "base64 images and audio needs room.",
     )
-    text_url: str = Field(SERVICES["text"].default_url, description="Base URL of the text encoder service.")
-    vision_url: str = Field(SERVICES["vision"].default_url, description="Base URL of the vision encoder service.")
-    audio_url: str = Field(SERVICES["audio"].default_url, description="Base URL of the audio encoder service.")
     data_dir: Path = Field(
         Path("var/fusion"), description="Directory of the embedded index (index.db) and of the trained fusion "
         "heads (heads/); relative paths start at the working directory.",
@@ -71,10 +75,8 @@ class FusionSettings(ServiceSettings):
                                  "service (item texts, bridge texts, labels).")
     ingest_batch_size: int = Field(32, ge=1, description="Items encoded together during bulk ingest.")
 
-    def upstream_urls(self) -> dict[str, str]:
-        """The encoder services fusion calls, by catalog name."""
-        urls = {"text": self.text_url, "vision": self.vision_url, "audio": self.audio_url}
-        return {name: urls[name] for name in ENCODERS}
+    if TYPE_CHECKING:  # generated with the <name>_url fields, one per encoder in the catalog
+        def upstream_urls(self) -> dict[str, str]: ...
 
     def index_uri(self) -> str:
         """Where the vector database lives: the configured server, or the embedded file."""
