@@ -6,7 +6,7 @@ from pathlib import Path
 
 from servekit.settings_doc import reference
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_configuration_reference_matches_the_settings_classes() -> None:

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 KEY = "sk-audio-e2e"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-# One sentence is about ten words; see tests/service/test_audio_transcribe.py for the measured figures.
+# One sentence is about ten words; see tests/service/audio/test_audio_transcribe.py for the measured figures.
 MAX_SENTENCE_WER = 0.35
 MAX_LONG_WER = 0.15
 
