@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.audio_tiny_models import tiny_clap
+from tests.support.tiny_models import tiny_clap
 
 if TYPE_CHECKING:
     from services.audio.backends.clap import ClapAudioBackend

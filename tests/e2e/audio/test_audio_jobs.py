@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.audio_fixtures import encode, long_recording, word_error_rate
+from tests.support.media import encode_audio, long_recording, word_error_rate
 from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
 from tests.support.redis_server import redis_server
 from tests.support.workers import start_worker
@@ -38,7 +38,7 @@ def gateway() -> Iterator[ServiceProcess]:
 
 def test_long_recording_goes_through_a_job(gateway: ServiceProcess) -> None:
     speech, spans = long_recording()
-    files = {"file": ("long.flac", encode(speech.samples, speech.sample_rate, "flac"), "audio/flac")}
+    files = {"file": ("long.flac", encode_audio(speech.samples, speech.sample_rate, "flac"), "audio/flac")}
     refused = requests.post(f"{gateway.url}/v1/audio/transcriptions", headers=AUTH, files=files, timeout=60)
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "audio_too_long_for_sync"
 

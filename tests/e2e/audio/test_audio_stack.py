@@ -17,12 +17,12 @@ import srt
 import webvtt
 from openai import OpenAI
 
-from tests.audio_fixtures import (
+from tests.support.media import (
     SENTENCES,
-    encode,
+    encode_audio,
     long_recording,
     silence,
-    synthesize,
+    spoken,
     wav_bytes,
     word_error_rate,
 )
@@ -64,19 +64,14 @@ def _vtt_seconds(stamp: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def _speech(index: int, fmt: str) -> bytes:
-    speech = synthesize(SENTENCES[index])
-    return encode(speech.samples, speech.sample_rate, fmt)
-
-
 def test_openai_client_transcribes_a_sentence(client: OpenAI) -> None:
-    result = client.audio.transcriptions.create(model="whisper-base", file=("speech.mp3", _speech(0, "mp3")))
+    result = client.audio.transcriptions.create(model="whisper-base", file=("speech.mp3", spoken(SENTENCES[0], "mp3")))
     assert word_error_rate([SENTENCES[0]], [result.text]) <= MAX_SENTENCE_WER, result.text
 
 
 def test_openai_client_verbose_json_with_word_timestamps(client: OpenAI) -> None:
     result = client.audio.transcriptions.create(
-        model="whisper-base", file=("speech.m4a", _speech(4, "m4a")), response_format="verbose_json",
+        model="whisper-base", file=("speech.m4a", spoken(SENTENCES[4], "m4a")), response_format="verbose_json",
         timestamp_granularities=["word", "segment"], language="en", temperature=0.0)
     assert result.language == "en" and result.duration > 3
     assert word_error_rate([SENTENCES[4]], [result.text]) <= MAX_SENTENCE_WER
@@ -86,7 +81,7 @@ def test_openai_client_verbose_json_with_word_timestamps(client: OpenAI) -> None
 
 @pytest.mark.parametrize("fmt", ["srt", "vtt"])
 def test_openai_client_subtitles_are_valid(client: OpenAI, fmt: str) -> None:
-    text = client.audio.transcriptions.create(model="whisper-base", file=("speech.webm", _speech(5, "webm")),
+    text = client.audio.transcriptions.create(model="whisper-base", file=("speech.webm", spoken(SENTENCES[5], "webm")),
                                               response_format=cast(Literal["srt", "vtt"], fmt))
     assert isinstance(text, str)
     if fmt == "srt":
@@ -100,7 +95,7 @@ def test_openai_client_subtitles_are_valid(client: OpenAI, fmt: str) -> None:
 def test_sixty_second_recording_transcribes_completely(client: OpenAI) -> None:
     speech, spans = long_recording()
     result = client.audio.transcriptions.create(
-        model="whisper-base", file=("long.flac", encode(speech.samples, speech.sample_rate, "flac")),
+        model="whisper-base", file=("long.flac", encode_audio(speech.samples, speech.sample_rate, "flac")),
         response_format="verbose_json")
     assert speech.duration_s > 60 and result.duration == pytest.approx(speech.duration_s, abs=0.1)
     assert word_error_rate([speech.text], [result.text]) <= MAX_LONG_WER, result.text
@@ -108,7 +103,7 @@ def test_sixty_second_recording_transcribes_completely(client: OpenAI) -> None:
 
 
 def test_audio_embeddings_through_the_gateway(gateway: ServiceProcess) -> None:
-    inputs = [base64.b64encode(_speech(i, "wav")).decode() for i in (1, 2)]
+    inputs = [base64.b64encode(spoken(SENTENCES[i], "wav")).decode() for i in (1, 2)]
     response = requests.post(f"{gateway.url}/v1/embeddings", headers=AUTH, timeout=120,
                              json={"model": "whisper-base", "input": inputs, "modality": "audio"})
     assert response.status_code == 200, response.text
@@ -119,7 +114,7 @@ def test_audio_embeddings_through_the_gateway(gateway: ServiceProcess) -> None:
 
 
 def test_raw_body_and_json_forms_through_the_gateway(gateway: ServiceProcess) -> None:
-    data = _speech(2, "ogg")
+    data = spoken(SENTENCES[2], "ogg")
     raw = requests.post(f"{gateway.url}/v1/audio/transcriptions?response_format=text", data=data,
                         headers={**AUTH, "Content-Type": "audio/ogg"}, timeout=120)
     assert raw.status_code == 200 and raw.headers["Content-Type"].startswith("text/plain")
@@ -134,7 +129,7 @@ def test_raw_body_and_json_forms_through_the_gateway(gateway: ServiceProcess) ->
 
 
 def _bad_corpus() -> dict[str, tuple[bytes, str]]:
-    mp3 = _speech(0, "mp3")
+    mp3 = spoken(SENTENCES[0], "mp3")
     rng = np.random.default_rng(3)
     return {
         "zero_bytes": (b"", "audio/wav"),
@@ -152,7 +147,7 @@ def test_no_bad_audio_yields_a_5xx(gateway: ServiceProcess, audio: ServiceProces
         assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
         assert response.json()["error"]["code"], name
     silent = requests.post(f"{gateway.url}/v1/audio/transcriptions", headers=AUTH, timeout=120,
-                           files={"file": ("silence.flac", encode(silence(90.0), 16000, "flac"), "audio/flac")})
+                           files={"file": ("silence.flac", encode_audio(silence(90.0), 16000, "flac"), "audio/flac")})
     assert silent.status_code == 200 and silent.json()["text"] == ""
     assert requests.get(f"{audio.url}/readyz", timeout=5).status_code == 200
 
@@ -165,5 +160,5 @@ def test_whisper_base_was_assembled_once_in_the_configured_cache(audio: ServiceP
 
 def test_transcriptions_need_an_api_key(gateway: ServiceProcess) -> None:
     response = requests.post(f"{gateway.url}/v1/audio/transcriptions", timeout=30,
-                             files={"file": ("a.wav", _speech(0, "wav"), "audio/wav")})
+                             files={"file": ("a.wav", spoken(SENTENCES[0], "wav"), "audio/wav")})
     assert response.status_code == 401

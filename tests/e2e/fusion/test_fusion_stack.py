@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import E2E_KEY
-from tests.fusion_fixtures import photo_b64, speech_b64
+from tests.support.media import photo_b64, speech_data_uri
 from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +25,7 @@ TEXTS = {
     "football": "The football match ended in a draw after extra time.",
 }
 SPOKEN = {"weather": "Sunny weather with a gentle breeze today."}
+PHOTO_SIZE = 224  # photos shrunk to fit 224 x 224: small request bodies
 PHOTOS = {"cat": "chelsea", "coffee": "coffee", "astronaut": "astronaut", "rocket": "rocket"}
 
 
@@ -76,9 +77,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _items() -> list[dict[str, Any]]:
-    items = [{"id": key, "image": photo_b64(name), "metadata": {"kind": "photo"}} for key, name in PHOTOS.items()]
+    items = [{"id": key, "image": photo_b64(name, PHOTO_SIZE), "metadata": {"kind": "photo"}}
+             for key, name in PHOTOS.items()]
     items += [{"id": key, "text": text, "metadata": {"kind": "text"}} for key, text in TEXTS.items()]
-    items += [{"id": key, "audio": speech_b64(text), "metadata": {"kind": "speech"}} for key, text in SPOKEN.items()]
+    items += [{"id": key, "audio": speech_data_uri(text), "metadata": {"kind": "speech"}}
+              for key, text in SPOKEN.items()]
     return items
 
 
@@ -122,7 +125,7 @@ def test_text_query_a_cat_returns_the_cat_photo_first(ingested: Stack, strategy:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_spoken_query_returns_the_matching_text_first(ingested: Stack, strategy: str) -> None:
-    query = {"audio": speech_b64("When does the train to the airport leave?")}
+    query = {"audio": speech_data_uri("When does the train to the airport leave?")}
     answer = ingested.call("POST", "/v1/collections/media/search",
                            {"query": query, "strategy": strategy, "filter": {"kind": "text"}})
     assert _ids(answer)[0] == "train"
@@ -130,7 +133,7 @@ def test_spoken_query_returns_the_matching_text_first(ingested: Stack, strategy:
 
 
 def test_mixed_query_with_every_late_method(ingested: Stack) -> None:
-    query = {"text": "a cup of espresso", "image": photo_b64("coffee")}
+    query = {"text": "a cup of espresso", "image": photo_b64("coffee", PHOTO_SIZE)}
     for method in ("weighted_sum", "max", "rrf"):
         answer = ingested.call("POST", "/v1/collections/media/search",
                                {"query": query, "strategy": "late", "method": method, "top_k": 3})
@@ -142,12 +145,12 @@ def test_the_request_deadline_bounds_the_whole_fan_out(ingested: Stack) -> None:
     """Transcribing the question takes seconds; with 2.5 s to live (1.5 s for the encoders) the request answers
     504 naming audio, or, allowed to degrade, answers from what it has and says what it went without."""
     short = {"X-Request-Timeout-Ms": "2500"}
-    spoken = {"audio": speech_b64("When does the train to the airport leave tomorrow evening, and from which "
+    spoken = {"audio": speech_data_uri("When does the train to the airport leave tomorrow evening, and from which "
                                   "platform, now that the timetable has changed again?")}
     answer = ingested.call("POST", "/v1/collections/media/search", {"query": spoken}, headers=short)
     assert answer.status_code == 504, answer.text
     assert answer.json()["error"]["code"] == "timeout" and answer.json()["error"]["param"] == "audio"
-    other = {"audio": speech_b64("Which platform does the evening train to the airport leave from, now that "
+    other = {"audio": speech_data_uri("Which platform does the evening train to the airport leave from, now that "
                                  "the timetable has changed again this week?")}
     degraded = ingested.call("POST", "/v1/collections/media/search", {
         "query": {"text": "the train to the airport", **other}, "allow_degraded": True}, headers=short)
@@ -160,7 +163,7 @@ def test_multimodal_zero_shot_classification(ingested: Stack) -> None:
     labels = ["a cup of coffee", "a cat", "a rocket launch", "a train"]
     for strategy in STRATEGIES:
         answer = ingested.call("POST", "/v1/classifications", {
-            "input": {"image": photo_b64("rocket"), "text": "liftoff from the launch pad"},
+            "input": {"image": photo_b64("rocket", PHOTO_SIZE), "text": "liftoff from the launch pad"},
             "labels": labels, "strategy": strategy})
         assert answer.status_code == 200, answer.text
         assert answer.json()["labels"][0]["label"] == "a rocket launch"
@@ -221,11 +224,12 @@ def test_a_dead_encoder_fails_only_what_needs_it(ingested: Stack) -> None:
     _wait_unreachable(vision.url)
     text_only = ingested.call("POST", "/v1/collections/media/search", {"query": {"text": "a cat"}})
     assert _ids(text_only)[0] == "cat"  # stored vectors still answer a query that needs no vision
-    needs_vision = ingested.call("POST", "/v1/collections/media/search", {"query": {"image": photo_b64("coffee")}})
+    needs_vision = ingested.call("POST", "/v1/collections/media/search",
+                                 {"query": {"image": photo_b64("coffee", PHOTO_SIZE)}})
     assert needs_vision.status_code == 503
     assert needs_vision.json()["error"]["code"] == "image_unavailable"
     degraded = ingested.call("POST", "/v1/collections/media/search", {
-        "query": {"text": "a cup of espresso", "image": photo_b64("coffee")}, "allow_degraded": True})
+        "query": {"text": "a cup of espresso", "image": photo_b64("coffee", PHOTO_SIZE)}, "allow_degraded": True})
     assert _ids(degraded)[0] == "coffee"
     assert degraded.json()["degraded"] is True
     assert [s["modality"] for s in degraded.json()["skipped"]] == ["image"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.audio_fixtures import join, synthesize, wav_bytes
+from tests.support.media import join, synthesize, wav_bytes
 from tests.support.processes import ServiceProcess, start_service
 from tests.support.redis_server import redis_server
 from tests.support.workers import WorkerProcess, start_worker

@@ -16,16 +16,9 @@ import pytest
 import requests
 
 from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
+from tests.support.media import bad_image_corpus, data_uri, encode_image, photo_png, render_text
 from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
-from tests.vision_fixtures import (
-    bad_image_corpus,
-    data_uri,
-    encode,
-    photo_png,
-    render_text,
-    tiny_blip_dir,
-    tiny_clip_dir,
-)
+from tests.support.tiny_models import tiny_blip_dir, tiny_clip_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +59,7 @@ def test_multipart_upload_of_chelsea_is_classified_as_a_cat(gateway: ServiceProc
 
 
 def test_ocr_route_reads_a_rendered_sentence(gateway: ServiceProcess) -> None:
-    image = encode(render_text(["Hello World 2026"]))
+    image = encode_image(render_text(["Hello World 2026"]))
     response = requests.post(f"{gateway.url}/v1/images/ocr", headers=AUTH, timeout=60,
                              json={"input": [data_uri(image)]})
     assert response.status_code == 200, response.text

@@ -5,24 +5,31 @@ from __future__ import annotations
 import base64
 import io
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
-import skimage
+from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio_fixtures import SENTENCES, encode, silence, synthesize, wav_bytes, whisper_base_app, word_error_rate
+from tests.support.media import (
+    SENTENCES,
+    encode_audio,
+    photo_png,
+    silence,
+    spoken,
+    synthesize,
+    wav_bytes,
+    word_error_rate,
+)
 
 
 @pytest.fixture(scope="module")
-def client() -> FlaskClient:
-    return whisper_base_app().test_client()
+def client(whisper_base_app: Flask) -> FlaskClient:
+    return whisper_base_app.test_client()
 
 
 def _speech(fmt: str, channels: int = 1) -> bytes:
-    speech = synthesize(SENTENCES[0])
-    return encode(speech.samples, speech.sample_rate, fmt, channels=channels)
+    return spoken(SENTENCES[0], fmt, channels=channels)
 
 
 def _patched(data: bytes, offset: int, fmt: str, value: int) -> bytes:
@@ -40,10 +47,6 @@ def _random_bytes() -> bytes:
     return np.random.default_rng(7).integers(0, 256, 64_000, dtype=np.uint8).tobytes()
 
 
-def _png() -> bytes:
-    return (Path(skimage.__file__).parent / "data" / "chelsea.png").read_bytes()
-
-
 # name -> (body, content type, expected status, expected error code)
 BAD_FILES = {
     "zero_bytes": (lambda: b"", "audio/wav", 400, "empty_input"),
@@ -53,7 +56,7 @@ BAD_FILES = {
     "one_hertz_wav": (lambda: wav_bytes(np.zeros(64, np.float32), 1), "audio/wav", 400, "unsupported_sample_rate"),
     "nan_samples": (lambda: wav_bytes(np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT"), "audio/wav",
                     400, "corrupt_audio"),
-    "png_image_as_audio": (_png, "audio/ogg", 400, "no_audio_stream"),
+    "png_image_as_audio": (lambda: photo_png("chelsea"), "audio/ogg", 400, "no_audio_stream"),
     "header_only_wav": (lambda: wav_bytes(np.zeros(0, np.float32), 16000), "audio/wav", 400, "empty_audio"),
 }
 
@@ -86,7 +89,7 @@ def test_eight_channel_audio_is_mixed_down(client: FlaskClient) -> None:
 
 
 def test_long_silence_gives_an_empty_transcript(client: FlaskClient) -> None:
-    data = encode(silence(110.0), 16000, "flac")
+    data = encode_audio(silence(110.0), 16000, "flac")
     response = client.post("/v1/transcribe", data=data, content_type="audio/flac")
     assert response.status_code == 200
     body = response.get_json()
@@ -96,7 +99,7 @@ def test_long_silence_gives_an_empty_transcript(client: FlaskClient) -> None:
 
 
 def test_recording_over_the_sync_limit_is_refused_but_accepted_as_a_job(client: FlaskClient) -> None:
-    data = encode(silence(300.0), 16000, "flac")  # the test app's synchronous limit is 120 s
+    data = encode_audio(silence(300.0), 16000, "flac")  # the test app's synchronous limit is 120 s
     refused = client.post("/v1/transcribe", data=data, content_type="audio/flac")
     assert refused.status_code == 413
     assert refused.get_json()["error"]["code"] == "audio_too_long_for_sync"
@@ -106,7 +109,7 @@ def test_recording_over_the_sync_limit_is_refused_but_accepted_as_a_job(client: 
 
 
 def test_recording_over_the_job_limit_is_refused(client: FlaskClient) -> None:
-    data = encode(silence(960.0, rate=8000), 8000, "flac")  # the test app's job limit is 900 s
+    data = encode_audio(silence(960.0, rate=8000), 8000, "flac")  # the test app's job limit is 900 s
     response = client.post("/v1/transcribe", data=data, content_type="audio/flac",
                            headers={"X-Polyserve-Async-Job": "1"})
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "audio_too_long"
@@ -136,7 +139,7 @@ def test_bad_requests_get_clear_errors(client: FlaskClient, kwargs: dict, status
 
 def test_a_request_out_of_time_gets_504_and_the_service_goes_on(client: FlaskClient) -> None:
     speech = synthesize(SENTENCES[1])
-    data = encode(speech.samples, speech.sample_rate, "wav")
+    data = encode_audio(speech.samples, speech.sample_rate, "wav")
     late = client.post("/v1/transcribe", data=data, content_type="audio/wav", headers={"X-Request-Timeout-Ms": "1"})
     assert late.status_code == 504 and late.get_json()["error"]["code"] == "timeout"
     assert "Traceback" not in late.get_data(as_text=True)

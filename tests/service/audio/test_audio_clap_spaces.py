@@ -15,8 +15,8 @@ from services.audio.app import create_app as create_audio_app
 from services.audio.settings import AudioSettings
 from services.text.app import create_app as create_text_app
 from services.text.settings import TextSettings
-from tests.audio_fixtures import SENTENCES, encode, resample, synthesize
-from tests.audio_tiny_models import tiny_clap
+from tests.support.media import SENTENCES, encode_audio, resample, synthesize
+from tests.support.tiny_models import tiny_clap
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_text_and_audio_vectors_share_a_space_and_match_clap_model(clap_dir: Pat
                                  load_in_background=False)
     captions = ["someone reading a sentence aloud", "birds singing at dawn"]
     speech = [synthesize(SENTENCES[i]) for i in (0, 2)]
-    clips = [base64.b64encode(encode(s.samples, s.sample_rate, "flac")).decode() for s in speech]
+    clips = [base64.b64encode(encode_audio(s.samples, s.sample_rate, "flac")).decode() for s in speech]
 
     text_body = text_app.test_client().post("/v1/embed", json={"input": captions}).get_json()
     audio_body = audio_app.test_client().post("/v1/embed", json={"input": clips}).get_json()

@@ -6,20 +6,20 @@ import base64
 
 import numpy as np
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from servekit.codecs import base64_to_vector
-from tests.audio_fixtures import SENTENCES, encode, synthesize, whisper_base_app
+from tests.support.media import SENTENCES, b64, spoken
 
 
 @pytest.fixture(scope="module")
-def client() -> FlaskClient:
-    return whisper_base_app().test_client()
+def client(whisper_base_app: Flask) -> FlaskClient:
+    return whisper_base_app.test_client()
 
 
 def _b64(index: int, fmt: str) -> str:
-    speech = synthesize(SENTENCES[index])
-    return base64.b64encode(encode(speech.samples, speech.sample_rate, fmt)).decode()
+    return b64(spoken(SENTENCES[index], fmt))
 
 
 def test_embed_answers_the_shared_contract(client: FlaskClient) -> None:

@@ -9,17 +9,10 @@ from typing import Any
 import pytest
 import srt
 import webvtt
+from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.audio_fixtures import (
-    FORMATS,
-    SENTENCES,
-    encode,
-    long_recording,
-    synthesize,
-    whisper_base_app,
-    word_error_rate,
-)
+from tests.support.media import FORMATS, SENTENCES, encode_audio, long_recording, spoken, synthesize, word_error_rate
 
 # Measured with Whisper base (int8) on these six sentences, one per format: corpus WER 8.6 % (per file 0-36 %,
 # "sells sea shells" being the hard one). MODELS.md saw 6.5 % on similar speech. 20 % leaves room for int8 and
@@ -33,13 +26,8 @@ MAX_LONG_WER = 0.15
 
 
 @pytest.fixture(scope="module")
-def client() -> FlaskClient:
-    return whisper_base_app().test_client()
-
-
-def _speech_file(index: int, fmt: str) -> bytes:
-    speech = synthesize(SENTENCES[index])
-    return encode(speech.samples, speech.sample_rate, fmt)
+def client(whisper_base_app: Flask) -> FlaskClient:
+    return whisper_base_app.test_client()
 
 
 def _multipart(client: FlaskClient, data: bytes, name: str = "speech.wav", **fields: Any) -> Any:
@@ -50,7 +38,7 @@ def _multipart(client: FlaskClient, data: bytes, name: str = "speech.wav", **fie
 def test_every_format_transcribes_with_low_word_error_rate(client: FlaskClient) -> None:
     references, hypotheses = [], []
     for index, fmt in enumerate(FORMATS):
-        response = _multipart(client, _speech_file(index, fmt), f"speech{FORMATS[fmt][3]}")
+        response = _multipart(client, spoken(SENTENCES[index], fmt), f"speech{FORMATS[fmt][3]}")
         assert response.status_code == 200, (fmt, response.get_json())
         body = response.get_json()
         assert body["language"] == "en"
@@ -61,7 +49,7 @@ def test_every_format_transcribes_with_low_word_error_rate(client: FlaskClient) 
 
 
 def test_raw_body_and_json_base64_give_the_same_transcript(client: FlaskClient) -> None:
-    data = _speech_file(0, "mp3")
+    data = spoken(SENTENCES[0], "mp3")
     raw = client.post("/v1/transcribe?language=en", data=data, content_type="audio/mpeg")
     encoded = client.post("/v1/transcribe", json={"audio": "data:audio/mpeg;base64," + base64.b64encode(data).decode(),
                                                    "language": "en"})
@@ -71,7 +59,7 @@ def test_raw_body_and_json_base64_give_the_same_transcript(client: FlaskClient) 
 
 
 def test_srt_and_vtt_parse_with_subtitle_libraries(client: FlaskClient) -> None:
-    data = _speech_file(2, "wav")
+    data = spoken(SENTENCES[2], "wav")
     srt_response = _multipart(client, data, response_format="srt")
     assert srt_response.status_code == 200
     assert srt_response.mimetype == "application/x-subrip"
@@ -87,7 +75,7 @@ def test_srt_and_vtt_parse_with_subtitle_libraries(client: FlaskClient) -> None:
 
 
 def test_text_and_verbose_json_with_word_timestamps(client: FlaskClient) -> None:
-    data = _speech_file(4, "flac")
+    data = spoken(SENTENCES[4], "flac")
     text = _multipart(client, data, response_format="text")
     assert text.status_code == 200 and text.mimetype == "text/plain"
     verbose = client.post("/v1/transcribe", data={
@@ -108,7 +96,7 @@ def test_recording_over_sixty_seconds_transcribes_completely_with_correct_timest
     speech, spans = long_recording()
     assert speech.duration_s > 60
     response = client.post("/v1/transcribe?response_format=verbose_json&timestamp_granularities[]=word",
-                           data=encode(speech.samples, speech.sample_rate, "flac"), content_type="audio/flac")
+                           data=encode_audio(speech.samples, speech.sample_rate, "flac"), content_type="audio/flac")
     assert response.status_code == 200
     body = response.get_json()
     assert word_error_rate([speech.text], [body["text"]]) <= MAX_LONG_WER, body["text"]
@@ -123,7 +111,7 @@ def test_recording_over_sixty_seconds_transcribes_completely_with_correct_timest
 
 
 def test_given_language_is_used_and_prompt_accepted(client: FlaskClient) -> None:
-    response = _multipart(client, _speech_file(5, "ogg"), language="en", prompt="Train timetable.",
+    response = _multipart(client, spoken(SENTENCES[5], "ogg"), language="en", prompt="Train timetable.",
                           temperature="0.2")
     assert response.status_code == 200
     assert response.get_json()["language"] == "en"

@@ -22,8 +22,8 @@ from werkzeug.test import TestResponse
 from servekit.models import ModelSpec
 from services.audio.app import create_app
 from services.audio.settings import AudioSettings
-from tests.audio_fixtures import SENTENCES, encode, join, synthesize
-from tests.audio_tiny_models import tiny_clap, tiny_wav2vec2, tiny_whisper
+from tests.support.media import SENTENCES, encode_audio, join, synthesize
+from tests.support.tiny_models import tiny_clap, tiny_wav2vec2, tiny_whisper
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
 def long_flac() -> tuple[bytes, float]:
     """About 35 s of speech: more than one 30 s Whisper window and several 10 s CTC windows."""
     speech = join([synthesize(text) for text in SENTENCES[:6]] + [synthesize(SENTENCES[0])], pause_s=1.0)
-    return encode(speech.samples, speech.sample_rate, "flac"), speech.duration_s
+    return encode_audio(speech.samples, speech.sample_rate, "flac"), speech.duration_s
 
 
 def _vtt_seconds(stamp: str) -> float:
@@ -98,7 +98,7 @@ def test_subtitles_of_transformers_whisper_parse(client: FlaskClient, long_flac:
 
 def test_whisper_detects_a_language_when_none_is_given(client: FlaskClient) -> None:
     speech = synthesize(SENTENCES[1])
-    body = _post(client, encode(speech.samples, speech.sample_rate, "wav"), model="tiny-whisper").get_json()
+    body = _post(client, encode_audio(speech.samples, speech.sample_rate, "wav"), model="tiny-whisper").get_json()
     languages = client.get("/v1/models").get_json()["data"][0]["languages"]
     assert body["language"] in languages and len(languages) == 99
 
@@ -116,7 +116,7 @@ def test_what_a_model_cannot_do_is_a_400(client: FlaskClient, fields: dict, code
 
 def test_clap_audio_embeddings_through_the_route(client: FlaskClient) -> None:
     clips = [synthesize(SENTENCES[i]) for i in (0, 1)]
-    inputs = [base64.b64encode(encode(c.samples, c.sample_rate, "ogg")).decode() for c in clips]
+    inputs = [base64.b64encode(encode_audio(c.samples, c.sample_rate, "ogg")).decode() for c in clips]
     body = client.post("/v1/embed", json={"model": "tiny-clap", "input": inputs}).get_json()
     assert body["space"].startswith("clap:") and body["dimensions"] == 16
     vectors = np.array([item["embedding"] for item in body["data"]])
@@ -133,7 +133,7 @@ def test_transformers_models_are_listed(client: FlaskClient, tmp_path: Path) -> 
 
 def test_whisper_takes_a_prompt_and_a_sampling_temperature(client: FlaskClient) -> None:
     speech = synthesize(SENTENCES[0])
-    response = _post(client, encode(speech.samples, speech.sample_rate, "mp3"), model="tiny-whisper",
+    response = _post(client, encode_audio(speech.samples, speech.sample_rate, "mp3"), model="tiny-whisper",
                      prompt="Foxes and dogs.", temperature="0.7", language="en", response_format="verbose_json")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()

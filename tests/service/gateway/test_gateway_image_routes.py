@@ -14,8 +14,9 @@ from servekit.models import ModelSpec
 from services.vision.app import create_app as create_vision
 from services.vision.settings import EFFICIENTNET_LITE0, VisionSettings
 from tests.support.inprocess import serve_app
+from tests.support.media import data_uri, photo_png
 from tests.support.processes import free_port
-from tests.vision_fixtures import data_uri, photo_png, tiny_blip_dir
+from tests.support.tiny_models import tiny_blip_dir
 
 KEY = "sk-images"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -14,7 +14,7 @@ from PIL import Image
 
 from services.vision.app import create_app
 from services.vision.settings import VisionSettings
-from tests.vision_fixtures import bad_image_corpus, data_uri, encode, photo_png, render_text
+from tests.support.media import bad_image_corpus, data_uri, encode_image, photo_png, render_text
 
 TOKEN = "vision-test-token"
 HEADERS = {"X-Internal-Token": TOKEN}
@@ -146,7 +146,7 @@ def test_internal_token_is_required(client: FlaskClient) -> None:
 
 
 def test_ocr_reads_a_rendered_sentence(client: FlaskClient) -> None:
-    image = encode(render_text(["Hello World 2026"]), "JPEG", quality=92)
+    image = encode_image(render_text(["Hello World 2026"]), "JPEG", quality=92)
     status, body = upload(client, "/v1/ocr", [(image, "sign.jpg")])
     assert status == 200 and body["model"] == "rapidocr"
     item = body["data"][0]
@@ -156,7 +156,7 @@ def test_ocr_reads_a_rendered_sentence(client: FlaskClient) -> None:
 
 def test_embed_contract_and_image_similarity(client: FlaskClient) -> None:
     cat = data_uri(photo_png("chelsea"))
-    cat_jpeg = data_uri(encode(render_photo("chelsea"), "JPEG", quality=70), "image/jpeg")
+    cat_jpeg = data_uri(encode_image(render_photo("chelsea"), "JPEG", quality=70), "image/jpeg")
     status, body = post_json(client, "/v1/embed", {"input": [cat, cat_jpeg, data_uri(photo_png("coffee"))]})
     assert status == 200
     assert (body["object"], body["model"], body["dimensions"]) == ("list", "efficientnet-lite0", 1280)

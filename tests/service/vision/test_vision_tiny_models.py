@@ -20,14 +20,8 @@ from PIL import Image
 from servekit.models import ModelSpec
 from services.vision.app import create_app
 from services.vision.settings import VisionSettings
-from tests.vision_fixtures import (
-    data_uri,
-    photo_png,
-    tiny_blip_dir,
-    tiny_clip_dir,
-    tiny_siglip_dir,
-    tiny_vit_gpt2_dir,
-)
+from tests.support.media import data_uri, photo_png
+from tests.support.tiny_models import tiny_blip_dir, tiny_clip_dir, tiny_siglip_dir, tiny_vit_gpt2_dir
 
 PHOTOS = ("chelsea", "coffee", "astronaut")
 

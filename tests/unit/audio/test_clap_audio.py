@@ -6,17 +6,12 @@ import numpy as np
 
 from services.audio.backends.clap import ClapAudioBackend
 from services.text.backends.clap import ClapTextEmbedder
-from tests.audio_fixtures import SENTENCES, resample, synthesize
-
-
-def _speech_48k(index: int) -> np.ndarray:
-    speech = synthesize(SENTENCES[index])
-    return resample(speech.samples, speech.sample_rate, 48000)
+from tests.support.media import SENTENCES, speech_at
 
 
 def test_long_audio_is_windowed_deterministically(towers: tuple[ClapAudioBackend, ClapTextEmbedder]) -> None:
     audio_tower, _ = towers
-    long_clip = np.concatenate([_speech_48k(i) for i in range(4)])  # longer than the 10 s window
+    long_clip = np.concatenate([speech_at(SENTENCES[i], 48000) for i in range(4)])  # longer than the 10 s window
     assert len(long_clip) > audio_tower.window
     first, second = audio_tower.predict("embed", [long_clip, long_clip])
     assert np.allclose(first, second) and abs(np.linalg.norm(first) - 1) < 1e-5

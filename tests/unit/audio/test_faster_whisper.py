@@ -13,7 +13,7 @@ from servekit.errors import DeadlineExceeded, InvalidInput
 from services.audio.backends.faster_whisper import FasterWhisperBackend
 from services.audio.settings import WHISPER_TINY_EN
 from services.audio.transcript import TranscribeOptions, TranscriptionJob
-from tests.audio_fixtures import SENTENCES, resample, synthesize, word_error_rate
+from tests.support.media import SENTENCES, resample, synthesize, word_error_rate
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from servekit.towers import tower_config
-from tests.vision_fixtures import tiny_clip_dir
+from tests.support.tiny_models import tiny_clip_dir
 
 
 def test_sub_config_takes_the_joint_projection_size() -> None:

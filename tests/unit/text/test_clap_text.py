@@ -10,12 +10,7 @@ import torch
 
 from services.audio.backends.clap import ClapAudioBackend
 from services.text.backends.clap import ClapTextEmbedder
-from tests.audio_fixtures import SENTENCES, resample, synthesize
-
-
-def _speech_48k(index: int) -> np.ndarray:
-    speech = synthesize(SENTENCES[index])
-    return resample(speech.samples, speech.sample_rate, 48000)
+from tests.support.media import SENTENCES, speech_at
 
 
 def test_both_towers_share_one_space_id(towers: tuple[ClapAudioBackend, ClapTextEmbedder], clap_dir: Path) -> None:
@@ -29,7 +24,7 @@ def test_vectors_match_clap_model_in_process(towers: tuple[ClapAudioBackend, Cla
     from transformers import AutoFeatureExtractor, AutoTokenizer, ClapModel
 
     audio_tower, text_tower = towers
-    clips = [_speech_48k(0), _speech_48k(1)]
+    clips = [speech_at(SENTENCES[0], 48000), speech_at(SENTENCES[1], 48000)]
     captions = ["a man speaking", "a dog barking in the rain"]
     served_audio = np.stack(audio_tower.predict("embed", clips))
     served_text = np.stack([vector for vector, _ in text_tower.predict("embed", captions)])

@@ -1,21 +1,126 @@
-"""Real speech for audio tests: espeak-ng speaks known sentences, PyAV encodes them in real formats.
+"""Real media synthesized for tests, one place for every area: scikit-image's bundled photos, text rendered for
+OCR, bad and awkward images, and speech spoken by espeak-ng, encoded in real formats by PyAV.
 
 espeak-ng is a system package (``make system-deps`` installs it); tests that need it fail loudly without it.
 """
 
 from __future__ import annotations
 
-import functools
+import base64
 import io
 import shutil
 import struct
 import subprocess
+import zlib
 from dataclasses import dataclass
+from functools import cache
 from typing import cast
 
 import numpy as np
-from flask import Flask
+from PIL import Image, ImageDraw, ImageFont
 
+
+# -- real photos and rendered text -----------------------------------------------------------------------
+def encode_image(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    """``data`` as a base64 string, the way JSON bodies carry media."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{b64(data)}"
+
+
+@cache
+def photo_png(name: str, size: int | None = None) -> bytes:
+    """One of scikit-image's bundled photos (``chelsea`` is a cat, ``coffee`` a cup of coffee, ``astronaut``...)
+    as PNG bytes; ``size`` shrinks it to fit a ``size`` x ``size`` box."""
+    from skimage import data
+
+    image = Image.fromarray(np.asarray(getattr(data, name)())).convert("RGB")
+    if size is not None:
+        image.thumbnail((size, size))
+    return encode_image(image)
+
+
+def photo_b64(name: str, size: int | None = None) -> str:
+    """:func:`photo_png` as base64, for JSON bodies."""
+    return b64(photo_png(name, size))
+
+
+def render_text(lines: list[str], size: int = 40) -> Image.Image:
+    """Black text on white, one line per entry, with Pillow's bundled scalable font."""
+    font = ImageFont.load_default(size=size)
+    image = Image.new("RGB", (max(len(line) for line in lines) * size * 2 // 3 + 60, len(lines) * size * 2),
+                      "white")
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        draw.text((30, 20 + row * size * 2), line, fill="black", font=font)
+    return image
+
+
+# -- bad and awkward images ------------------------------------------------------------------------------
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header declares ``width x height`` pixels (a decompression bomb)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 1024, 9)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b"")
+
+
+def truncated_jpeg() -> bytes:
+    data = encode_image(Image.open(io.BytesIO(photo_png("chelsea"))), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
+def cmyk_jpeg() -> bytes:
+    return encode_image(Image.open(io.BytesIO(photo_png("coffee"))).convert("CMYK"), "JPEG", quality=90)
+
+
+def png_16bit() -> bytes:
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    return encode_image(Image.fromarray(ramp))
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (40, 30), color) for color in ("red", "green", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+def rgba_png() -> bytes:
+    image = Image.new("RGBA", (16, 16), (255, 0, 0, 0))
+    image.paste((0, 0, 255, 255), (0, 0, 8, 16))
+    return encode_image(image)
+
+
+def bad_image_corpus() -> dict[str, tuple[bytes, int | None, str | None]]:
+    """name -> (bytes, expected status or None for success, expected error code)."""
+    return {
+        "truncated_jpeg": (truncated_jpeg(), 400, "corrupt_image"),
+        "png_bomb": (png_bomb(), 413, "image_too_many_pixels"),
+        "wrong_magic": (b"\x89PNX\r\n\x1a\n" + photo_png("chelsea")[8:200], 400, "invalid_image"),
+        "text_named_png": (b"this is a text file, not a picture\n" * 4, 400, "invalid_image"),
+        "huge_dimensions": (png_bomb(70_000, 1), 400, "image_aspect_ratio"),
+        "animated_gif": (animated_gif(), None, None),
+        "png_16bit": (png_16bit(), None, None),
+        "cmyk_jpeg": (cmyk_jpeg(), None, None),
+        "rgba_png": (rgba_png(), None, None),
+        "one_pixel": (encode_image(Image.new("RGB", (1, 1), "white")), None, None),
+        "tall_strip": (encode_image(Image.new("L", (4, 300), 200)), None, None),
+    }
+
+
+# -- speech --------------------------------------------------------------------------------------------------
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
     "Please call Stella and ask her to bring these things with her from the store.",
@@ -54,20 +159,25 @@ def espeak_path() -> str:
     return path
 
 
-@functools.cache
-def synthesize(text: str, *, voice: str = "en-us", words_per_minute: int = 150) -> Speech:
-    """espeak-ng speaks ``text``; its 22.05 kHz 16-bit WAV is read back as float samples."""
+@cache
+def espeak_wav(text: str, *, voice: str = "en-us", words_per_minute: int = 150) -> bytes:
+    """espeak-ng's own WAV of ``text`` (22.05 kHz, 16-bit mono), its streamed header sizes made real."""
     wav = subprocess.run([espeak_path(), "-v", voice, "-s", str(words_per_minute), "--stdout", text],
-                         check=True, capture_output=True).stdout
-    samples, rate = read_wav(wav)
+                         check=True, capture_output=True, timeout=60).stdout
+    return _fix_stream_header(wav)
+
+
+@cache
+def synthesize(text: str, *, voice: str = "en-us", words_per_minute: int = 150) -> Speech:
+    """espeak-ng speaks ``text``; its WAV is read back as float samples."""
+    samples, rate = read_wav(espeak_wav(text, voice=voice, words_per_minute=words_per_minute))
     return Speech(text=text, samples=samples, sample_rate=rate)
 
 
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     import soundfile
 
-    # espeak-ng writes a streaming header (sizes 0x7fffffff); soundfile reads to the real end.
-    samples, rate = soundfile.read(io.BytesIO(_fix_stream_header(data)), dtype="float32", always_2d=False)
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
     return np.asarray(samples, dtype=np.float32), int(rate)
 
 
@@ -97,7 +207,7 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     return samples if rate == target else soxr.resample(samples, rate, target).astype(np.float32)
 
 
-def encode(samples: np.ndarray, rate: int, fmt: str, *, channels: int = 1) -> bytes:
+def encode_audio(samples: np.ndarray, rate: int, fmt: str, *, channels: int = 1) -> bytes:
     """Encode mono float samples as ``fmt`` (see FORMATS) with a real encoder; ``channels`` copies them."""
     import av
 
@@ -128,6 +238,23 @@ def wav_bytes(samples: np.ndarray, rate: int, *, channels: int = 1, subtype: str
     data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
     soundfile.write(buffer, data, rate, format="WAV", subtype=subtype)
     return buffer.getvalue()
+
+
+def spoken(text: str, fmt: str = "wav", *, channels: int = 1) -> bytes:
+    """espeak-ng speaking ``text``, encoded as ``fmt`` (see FORMATS)."""
+    speech = synthesize(text)
+    return encode_audio(speech.samples, speech.sample_rate, fmt, channels=channels)
+
+
+def speech_data_uri(text: str) -> str:
+    """espeak-ng's WAV of ``text`` as a ``data:audio/wav;base64,...`` URI, for JSON bodies."""
+    return data_uri(espeak_wav(text), "audio/wav")
+
+
+def speech_at(text: str, rate: int) -> np.ndarray:
+    """espeak-ng speaking ``text`` as float samples at ``rate`` Hz."""
+    speech = synthesize(text)
+    return resample(speech.samples, speech.sample_rate, rate)
 
 
 def silence(duration_s: float, rate: int = 16000) -> np.ndarray:
@@ -174,16 +301,3 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
         jiwer.ReduceToListOfListOfWords(),
     ])
     return float(jiwer.wer(references, hypotheses, reference_transform=transform, hypothesis_transform=transform))
-
-
-@functools.cache
-def whisper_base_app() -> Flask:
-    """One audio service app (Whisper base, real weights) for every service test of the session.
-
-    The synchronous limit is lowered to 120 s so that the over-the-limit cases stay small.
-    """
-    from services.audio.app import create_app
-    from services.audio.settings import AudioSettings
-
-    settings = AudioSettings(max_sync_duration_s=120.0, max_job_duration_s=900.0, request_timeout_s=300.0)
-    return create_app(settings, load_in_background=False)
