@@ -21,7 +21,7 @@ from services.fusion.app import create_app
 from services.fusion.settings import FusionSettings
 from services.fusion.strategies import early_vector, late_fuse
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import free_port
+from tests.support.processes import dead_url
 
 TEXTS = {
     "cat": "a small cat sleeping on the sofa",
@@ -37,7 +37,7 @@ def body(answer: TestResponse) -> Any:
     return answer.get_json()
 
 def _settings(tmp: Path, text_url: str, **extra: Any) -> FusionSettings:
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_url()
     values: dict[str, Any] = {"data_dir": tmp, "text_url": text_url, "vision_url": dead, "audio_url": dead,
                               "internal_token": TEXT_TOKEN, "require_internal_token": False, "log_level": "WARNING"}
     return FusionSettings(**{**values, **extra})
@@ -242,7 +242,7 @@ def test_a_head_is_trained_versioned_used_and_loaded_at_start(client: FlaskClien
 
 
 def test_text_service_down_fails_text_requests_only(tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_url()
     application = create_app(_settings(tmp_path, dead))
     try:
         down = application.test_client()

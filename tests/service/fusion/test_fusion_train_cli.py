@@ -11,7 +11,7 @@ import pytest
 from services.fusion.heads import HeadRegistry
 from services.fusion.train import main, read_examples
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import free_port
+from tests.support.processes import dead_url
 
 EXAMPLES = [("hot tea", "drinks"), ("cold lemonade", "drinks"), ("a football match", "sports"),
             ("the tennis final", "sports")]
@@ -25,7 +25,7 @@ def _write(path: Path, lines: list[dict[str, str]]) -> Path:
 def test_cli_trains_and_saves_the_next_version(text_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FUSION_TEXT_URL", text_url)
-    monkeypatch.setenv("FUSION_VISION_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FUSION_VISION_URL", dead_url())
     monkeypatch.setenv("FUSION_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("POLYSERVE_INTERNAL_TOKEN", TEXT_TOKEN)
     examples = _write(tmp_path / "examples.jsonl", [{"text": t, "label": label} for t, label in EXAMPLES])
@@ -41,7 +41,7 @@ def test_cli_trains_and_saves_the_next_version(text_url: str, tmp_path: Path, mo
 def test_cli_reports_unusable_examples(text_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FUSION_TEXT_URL", text_url)
-    monkeypatch.setenv("FUSION_VISION_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FUSION_VISION_URL", dead_url())
     monkeypatch.setenv("FUSION_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("POLYSERVE_INTERNAL_TOKEN", TEXT_TOKEN)
     one_label = _write(tmp_path / "one.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "x"}])

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import free_port
+from tests.support.gateway import upstream_urls
+from tests.support.processes import dead_url
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
 
 BODY = {"model": "all-MiniLM-L6-v2", "input": "scoped request"}
@@ -31,9 +32,8 @@ def access_settings(mint: TokenMint, text_url: str, tmp_path_factory: pytest.Tem
     keys.write_text("# key, then its scopes\nsk-embed embeddings\nsk-images images  # vision only\n"
                     "sk-admin admin embeddings\n")
     return dict(api_keys="sk-all", api_keys_file=str(keys), jwt_jwks_file=str(mint.write_jwks(folder / "jwks.json")),
-                jwt_issuer=ISSUER, jwt_audience=AUDIENCE, text_url=text_url, internal_token=TEXT_TOKEN,
-                vision_url=f"http://127.0.0.1:{free_port()}", audio_url=f"http://127.0.0.1:{free_port()}",
-                cache_enabled=False)
+                jwt_issuer=ISSUER, jwt_audience=AUDIENCE, internal_token=TEXT_TOKEN, cache_enabled=False,
+                **upstream_urls({"text": text_url}))
 
 
 def _client(**settings: Any) -> FlaskClient:
@@ -193,7 +193,7 @@ def test_keys_are_fetched_from_the_identity_provider_jwks_url(access_settings: d
 def test_an_unreachable_identity_provider_is_a_503_not_a_401(access_settings: dict[str, Any],
                                                              mint: TokenMint) -> None:
     client = _client(**{**access_settings, "jwt_jwks_file": None,
-                        "jwt_jwks_url": f"http://127.0.0.1:{free_port()}/jwks.json"})
+                        "jwt_jwks_url": f"{dead_url()}/jwks.json"})
     response = client.post("/v1/embeddings", json=BODY, headers=bearer(mint.token("embeddings")))
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "identity_provider_unavailable"

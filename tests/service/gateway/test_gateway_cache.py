@@ -11,9 +11,8 @@ from flask.testing import FlaskClient
 
 from gateway.app import create_app
 from gateway.cache import ResultCache, input_digest
-from gateway.settings import GatewaySettings
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import free_port
+from tests.support.gateway import gateway_settings
 
 AUTH = {"Authorization": "Bearer sk-cache"}
 
@@ -21,9 +20,8 @@ pytest_plugins = ["tests.support.redis_fixtures"]
 
 
 def _app(text_url: str, **extra: Any) -> Flask:
-    return create_app(GatewaySettings(
-        api_keys="sk-cache,sk-other", text_url=text_url, internal_token=TEXT_TOKEN,
-        vision_url=f"http://127.0.0.1:{free_port()}", audio_url=f"http://127.0.0.1:{free_port()}", **extra))
+    return create_app(gateway_settings({"text": text_url}, api_keys="sk-cache,sk-other", internal_token=TEXT_TOKEN,
+                                       **extra))
 
 
 @pytest.fixture(scope="module")

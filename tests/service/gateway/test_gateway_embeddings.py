@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import free_port
+from tests.support.gateway import gateway_settings
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -19,10 +19,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def client(text_url: str) -> FlaskClient:
-    settings = GatewaySettings(api_keys=f"other-key,{KEY}", text_url=text_url, internal_token=TEXT_TOKEN,
-                               embedding_chunk_size=4, max_embedding_inputs=40, max_body_bytes=64 * 1024,
-                               vision_url=f"http://127.0.0.1:{free_port()}",
-                               audio_url=f"http://127.0.0.1:{free_port()}")
+    settings = gateway_settings({"text": text_url}, api_keys=f"other-key,{KEY}", internal_token=TEXT_TOKEN,
+                                embedding_chunk_size=4, max_embedding_inputs=40, max_body_bytes=64 * 1024)
     return create_app(settings).test_client()
 
 
@@ -126,7 +124,7 @@ def test_models_lists_the_text_models_and_skips_unreachable_upstreams(client: Fl
 
 
 def test_an_upstream_that_is_down_gives_a_clear_503() -> None:
-    settings = GatewaySettings(api_keys=KEY, text_url=f"http://127.0.0.1:{free_port()}")
+    settings = gateway_settings({}, api_keys=KEY)
     client = create_app(settings).test_client()
     status, body = post(client, {"model": "all-MiniLM-L6-v2", "input": "a"})
     assert (status, body["error"]["code"]) == (503, "text_unavailable")

@@ -11,12 +11,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from gateway.app import create_app as create_gateway
-from gateway.settings import GatewaySettings
 from services.fusion.app import create_app as create_fusion
 from services.fusion.settings import FusionSettings
 from tests.conftest import TEXT_TOKEN
+from tests.support.gateway import gateway_settings
 from tests.support.inprocess import serve_app
-from tests.support.processes import free_port
+from tests.support.processes import dead_url
 
 KEY = "sk-fusion-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -28,13 +28,13 @@ def body(answer: TestResponse) -> Any:
     return answer.get_json()
 
 def _gateway(fusion_url: str, text_url: str) -> FlaskClient:
-    settings = GatewaySettings(api_keys=KEY, text_url=text_url, fusion_url=fusion_url, internal_token=TEXT_TOKEN)
+    settings = gateway_settings({"text": text_url, "fusion": fusion_url}, api_keys=KEY, internal_token=TEXT_TOKEN)
     return create_gateway(settings).test_client()
 
 
 @pytest.fixture(scope="module")
 def client(text_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_url()
     fusion = create_fusion(FusionSettings(data_dir=tmp_path_factory.mktemp("fusion"), text_url=text_url,
                                           vision_url=dead, audio_url=dead, internal_token=TEXT_TOKEN,
                                           log_level="WARNING"))
@@ -76,6 +76,6 @@ def test_the_gateway_checks_keys_and_json_first(client: FlaskClient) -> None:
 
 
 def test_fusion_down_is_503(text_url: str) -> None:
-    gateway = _gateway(f"http://127.0.0.1:{free_port()}", text_url)
+    gateway = _gateway(dead_url(), text_url)
     answer = gateway.get("/v1/collections", headers=AUTH)
     assert answer.status_code == 503 and body(answer)["error"]["code"] == "fusion_unavailable"

@@ -9,13 +9,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from gateway.app import create_app as create_gateway
-from gateway.settings import GatewaySettings
 from servekit.models import ModelSpec
 from services.vision.app import create_app as create_vision
 from services.vision.settings import EFFICIENTNET_LITE0, VisionSettings
+from tests.support.gateway import gateway_settings
 from tests.support.inprocess import serve_app
 from tests.support.media import data_uri, photo_png
-from tests.support.processes import free_port
 from tests.support.tiny_models import tiny_blip_dir
 
 KEY = "sk-images"
@@ -29,8 +28,8 @@ def client() -> Iterator[FlaskClient]:
     vision = create_vision(VisionSettings(models=models, internal_token=TOKEN, caption_max_new_tokens=4),
                            load_in_background=False)
     with serve_app(vision) as url:
-        settings = GatewaySettings(api_keys=KEY, vision_url=url, internal_token=TOKEN, cache_enabled=False,
-                                   rate_limits_enabled=False, text_url=f"http://127.0.0.1:{free_port()}")
+        settings = gateway_settings({"vision": url}, api_keys=KEY, internal_token=TOKEN, cache_enabled=False,
+                                    rate_limits_enabled=False)
         yield create_gateway(settings).test_client()
 
 

@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.conftest import TEXT_TOKEN
-from tests.support.processes import ROOT, free_port
+from tests.support.gateway import gateway_settings
+from tests.support.processes import ROOT, dead_url
 from tests.support.workers import WorkerProcess, start_worker
 
 AUTH = {"Authorization": "Bearer sk-jobs"}
@@ -30,18 +31,17 @@ pytest_plugins = ["tests.support.redis_fixtures"]
 
 def _settings(text_url: str, redis_url: str, **extra: Any) -> GatewaySettings:
     values: dict[str, Any] = dict(
-        api_keys="sk-jobs embeddings,sk-other embeddings,sk-admin admin", text_url=text_url,
-        internal_token=TEXT_TOKEN, vision_url=f"http://127.0.0.1:{free_port()}",
-        audio_url=f"http://127.0.0.1:{free_port()}", redis_url=redis_url, jobs_queue=QUEUE,
-        max_body_bytes=64 * 1024, job_max_body_bytes=4 * 1024 * 1024)
-    return GatewaySettings(**{**values, **extra})
+        internal_token=TEXT_TOKEN, redis_url=redis_url, jobs_queue=QUEUE, max_body_bytes=64 * 1024,
+        job_max_body_bytes=4 * 1024 * 1024)
+    return gateway_settings({"text": text_url}, api_keys="sk-jobs embeddings,sk-other embeddings,sk-admin admin",
+                            **{**values, **extra})
 
 
 @pytest.fixture(scope="module")
 def worker(text_url: str, redis_base_url: str) -> Iterator[WorkerProcess]:
     env = {"GATEWAY_REDIS_URL": redis_base_url, "GATEWAY_JOBS_QUEUE": QUEUE, "GATEWAY_TEXT_URL": text_url,
            "POLYSERVE_INTERNAL_TOKEN": TEXT_TOKEN, "GATEWAY_JOB_TIMEOUT_S": "120",
-           "GATEWAY_FUSION_URL": f"http://127.0.0.1:{free_port()}"}  # no fusion service: its jobs fail
+           "GATEWAY_FUSION_URL": dead_url()}  # no fusion service: its jobs fail
     worker = start_worker(env)
     yield worker
     worker.stop()
@@ -190,7 +190,7 @@ def test_a_worker_without_redis_idles_instead_of_exiting() -> None:
 
 
 def test_without_redis_jobs_answer_503(text_url: str) -> None:
-    client = create_app(GatewaySettings(api_keys="sk-jobs", text_url=text_url)).test_client()
+    client = create_app(gateway_settings({"text": text_url}, api_keys="sk-jobs")).test_client()
     response = client.post("/v1/jobs/embeddings", json={"model": "m", "input": "x"}, headers=AUTH)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "jobs_unavailable"
     assert client.get("/v1/jobs/abc", headers=AUTH).status_code == 503

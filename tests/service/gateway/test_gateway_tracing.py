@@ -12,12 +12,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
-from gateway.settings import GatewaySettings
 from servekit.tracing import REQUEST_ID_ATTRIBUTE, TracingSettings, install_tracing, instrument_app
 from services.text.app import create_app as create_text_app
 from services.text.settings import TextSettings
+from tests.support.gateway import gateway_settings
 from tests.support.inprocess import serve_app
-from tests.support.processes import free_port
 
 SECRET_TEXT = "tracing-canary-7f3a9 the violet heron sings"
 TOKEN = "trace-internal-token"
@@ -31,9 +30,7 @@ def traced() -> Iterator[tuple[Flask, InMemorySpanExporter]]:
     text = create_text_app(TextSettings(internal_token=TOKEN, warmup=False), load_in_background=False)
     instrument_app(text, provider)
     with serve_app(text) as text_url:
-        gateway = create_app(GatewaySettings(api_keys="sk-trace", text_url=text_url, internal_token=TOKEN,
-                                             vision_url=f"http://127.0.0.1:{free_port()}",
-                                             audio_url=f"http://127.0.0.1:{free_port()}"))
+        gateway = create_app(gateway_settings({"text": text_url}, api_keys="sk-trace", internal_token=TOKEN))
         instrument_app(gateway, provider)
         yield gateway, exporter
     RequestsInstrumentor().uninstrument()
