@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.support.gateway import gateway_over
 from tests.support.media import encode_audio, long_recording, word_error_rate
-from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
-from tests.support.redis_server import redis_server
-from tests.support.workers import start_worker
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -22,18 +21,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[ServiceProcess]:
-    with redis_server() as redis_url:
-        audio = start_service("audio", {"AUDIO_THREADS": "4", "AUDIO_MAX_SYNC_DURATION_S": "30"})
-        env = {"GATEWAY_API_KEYS": KEY, "GATEWAY_AUDIO_URL": audio.url, "GATEWAY_READY_REQUIRES": "audio",
-               "GATEWAY_REDIS_URL": redis_url}
-        worker = start_worker({**env, "POLYSERVE_INTERNAL_TOKEN": INTERNAL_TOKEN})
-        service = start_service("gateway", env)
-        try:
-            yield service
-        finally:
-            service.stop()
-            worker.stop()
-            audio.stop()
+    with gateway_over({"audio": {"AUDIO_THREADS": "4", "AUDIO_MAX_SYNC_DURATION_S": "30"}}, api_keys=KEY,
+                      jobs=True) as stack:
+        yield stack.gateway
 
 
 def test_long_recording_goes_through_a_job(gateway: ServiceProcess) -> None:

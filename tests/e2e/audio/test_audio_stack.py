@@ -17,6 +17,7 @@ import srt
 import webvtt
 from openai import OpenAI
 
+from tests.support.gateway import GatewayStack, gateway_over
 from tests.support.media import (
     SENTENCES,
     encode_audio,
@@ -26,7 +27,7 @@ from tests.support.media import (
     wav_bytes,
     word_error_rate,
 )
-from tests.support.processes import ServiceProcess, start_service
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -38,20 +39,22 @@ MAX_LONG_WER = 0.15
 
 
 @pytest.fixture(scope="module")
-def audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     cache = tmp_path_factory.mktemp("audio-cache")
-    service = start_service("audio", {"AUDIO_THREADS": "4", "AUDIO_MODEL_CACHE_DIR": str(cache)})
-    yield service
-    service.stop()
+    # Default gateway settings (result cache on), as `make run` starts it, with a longer deadline for a slow CPU.
+    with gateway_over({"audio": {"AUDIO_THREADS": "4", "AUDIO_MODEL_CACHE_DIR": str(cache)}}, api_keys=KEY,
+                      gateway_env={"GATEWAY_REQUEST_TIMEOUT_S": "120"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def gateway(audio: ServiceProcess) -> Iterator[ServiceProcess]:
-    # Default gateway settings (result cache on), as `make run` starts it, with a longer deadline for a slow CPU.
-    service = start_service("gateway", {"GATEWAY_API_KEYS": KEY, "GATEWAY_AUDIO_URL": audio.url,
-                                        "GATEWAY_READY_REQUIRES": "audio", "GATEWAY_REQUEST_TIMEOUT_S": "120"})
-    yield service
-    service.stop()
+def audio(stack: GatewayStack) -> ServiceProcess:
+    return stack.services["audio"]
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: GatewayStack) -> ServiceProcess:
+    return stack.gateway
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import E2E_KEY
+from tests.support.gateway import start_gateway, start_services, stop_all
 from tests.support.media import photo_b64, speech_data_uri
 from tests.support.processes import ServiceProcess, start_service
 
@@ -37,15 +38,10 @@ class Stack:
         self.gateway: ServiceProcess | None = None
 
     def start(self) -> None:
-        pending = {name: start_service(name, {f"{name.upper()}_THREADS": "4"}, wait=False)
-                   for name in ("text", "vision", "audio")}
-        for service in pending.values():
-            service.wait_ready(400)
-        self.encoders = pending
+        self.encoders = start_services({name: {f"{name.upper()}_THREADS": "4"} for name in ("text", "vision", "audio")},
+                                       ready_timeout_s=400)
         self.fusion = self.start_fusion()
-        self.gateway = start_service("gateway", {
-            "GATEWAY_API_KEYS": E2E_KEY, "GATEWAY_FUSION_URL": self.fusion.url,
-            **{f"GATEWAY_{name.upper()}_URL": service.url for name, service in self.encoders.items()}})
+        self.gateway = start_gateway({**self.encoders, "fusion": self.fusion}, api_keys=E2E_KEY)
 
     def start_fusion(self, port: int | None = None) -> ServiceProcess:
         # A second of every deadline for the answer: two cores shared with a busy Whisper leave Python slow.
@@ -55,9 +51,7 @@ class Stack:
         return start_service("fusion", env, port=port)
 
     def stop(self) -> None:
-        for service in [self.gateway, self.fusion, *self.encoders.values()]:
-            if service is not None:
-                service.stop()
+        stop_all([self.gateway, self.fusion, *self.encoders.values()])
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180,
              headers: dict[str, str] | None = None) -> requests.Response:

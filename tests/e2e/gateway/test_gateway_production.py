@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.processes import ServiceProcess, start_service
-from tests.support.redis_server import redis_server
+from tests.support.gateway import GatewayStack, gateway_over
+from tests.support.processes import ServiceProcess
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMint
-from tests.support.workers import WorkerProcess, start_worker
+from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +28,33 @@ TRACING = {"POLYSERVE_OTEL_EXPORTER": "console"}
 
 @dataclass
 class Stack:
-    text: ServiceProcess
-    gateway: ServiceProcess
-    worker: WorkerProcess
-    env: dict[str, str]
+    """The running processes (Redis, text, worker, gateway) and the token mint whose keys the gateway trusts."""
+
+    running: GatewayStack
     mint: TokenMint
-    gateway_logs: list[str]
+
+    @property
+    def gateway(self) -> ServiceProcess:
+        return self.running.gateway
+
+    @property
+    def text(self) -> ServiceProcess:
+        return self.running.services["text"]
+
+    @property
+    def worker(self) -> WorkerProcess:
+        assert self.running.worker is not None
+        return self.running.worker
+
+    @property
+    def gateway_logs(self) -> list[str]:
+        return self.running.gateway_logs
 
     def headers(self, scope: str, subject: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.mint.token(scope, subject=subject)}"}
 
     def restart_gateway(self) -> None:
-        self.gateway_logs.append(self.gateway.log_path.read_text(errors="replace"))
-        self.gateway.stop()
-        self.gateway = start_service("gateway", self.env, port=self.gateway.port)
+        self.running.restart_gateway()
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +62,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("production")
     mint = TokenMint.generate()
     jwks = mint.write_jwks(folder / "jwks.json")
-    with redis_server() as redis_url:
-        text = start_service("text", {"TEXT_THREADS": "4", **TRACING})
-        env = {"GATEWAY_REDIS_URL": redis_url, "GATEWAY_TEXT_URL": text.url, "GATEWAY_JWT_JWKS_FILE": str(jwks),
-               "GATEWAY_JWT_ISSUER": ISSUER, "GATEWAY_JWT_AUDIENCE": AUDIENCE, "GATEWAY_API_KEYS": "",
-               "GATEWAY_RATE_LIMITS": json.dumps({"/v1/models": "4/minute"}), **TRACING}
-        worker = start_worker({**env, "POLYSERVE_INTERNAL_TOKEN": text.env["POLYSERVE_INTERNAL_TOKEN"]})
-        gateway = start_service("gateway", env)
-        stack = Stack(text, gateway, worker, env, mint, [])
-        try:
-            yield stack
-        finally:
-            stack.gateway.stop()
-            worker.stop()
-            text.stop()
+    env = {"GATEWAY_JWT_JWKS_FILE": str(jwks), "GATEWAY_JWT_ISSUER": ISSUER, "GATEWAY_JWT_AUDIENCE": AUDIENCE,
+           "GATEWAY_RATE_LIMITS": json.dumps({"/v1/models": "4/minute"}), **TRACING}
+    with gateway_over({"text": {"TEXT_THREADS": "4", **TRACING}}, gateway_env=env, jobs=True) as running:
+        yield Stack(running, mint)
 
 
 def embed(stack: Stack, text: str, scope: str = "embeddings") -> requests.Response:

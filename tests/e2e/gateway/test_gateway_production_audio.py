@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import requests
 
+from tests.support.gateway import GatewayStack, gateway_over
 from tests.support.media import join, synthesize, wav_bytes
-from tests.support.processes import ServiceProcess, start_service
-from tests.support.redis_server import redis_server
-from tests.support.workers import WorkerProcess, start_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -28,42 +25,19 @@ LONG = ("The weather today is sunny with a gentle breeze from the west.",
 SYNC_LIMIT_S = 5.0
 
 
-@dataclass
-class AudioStack:
-    audio: ServiceProcess
-    gateway: ServiceProcess
-    worker: WorkerProcess
-    env: dict[str, str]
-
-    def restart_gateway(self) -> None:
-        self.gateway.stop()
-        self.gateway = start_service("gateway", self.env, port=self.gateway.port)
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[AudioStack]:
-    with redis_server() as redis_url:
-        audio = start_service("audio", {"AUDIO_MODELS": json.dumps(TINY_EN), "AUDIO_THREADS": "4",
-                                        "AUDIO_MAX_SYNC_DURATION_S": str(SYNC_LIMIT_S)})
-        env = {"GATEWAY_REDIS_URL": redis_url, "GATEWAY_AUDIO_URL": audio.url, "GATEWAY_API_KEYS": KEY,
-               "GATEWAY_READY_REQUIRES": "audio"}
-        worker = start_worker({**env, "POLYSERVE_INTERNAL_TOKEN": audio.env["POLYSERVE_INTERNAL_TOKEN"]})
-        gateway = start_service("gateway", env)
-        stack = AudioStack(audio, gateway, worker, env)
-        try:
-            yield stack
-        finally:
-            stack.gateway.stop()
-            worker.stop()
-            audio.stop()
+def stack() -> Iterator[GatewayStack]:
+    audio = {"AUDIO_MODELS": json.dumps(TINY_EN), "AUDIO_THREADS": "4", "AUDIO_MAX_SYNC_DURATION_S": str(SYNC_LIMIT_S)}
+    with gateway_over({"audio": audio}, api_keys=KEY, jobs=True) as running:
+        yield running
 
 
-def _transcribe(stack: AudioStack, path: str, data: bytes) -> requests.Response:
+def _transcribe(stack: GatewayStack, path: str, data: bytes) -> requests.Response:
     return requests.post(f"{stack.gateway.url}{path}", headers=AUTH, timeout=120,
                          files={"file": ("speech.wav", data, "audio/wav")}, data={"model": "whisper-tiny.en"})
 
 
-def test_a_long_recording_is_transcribed_as_a_job_across_a_gateway_restart(stack: AudioStack) -> None:
+def test_a_long_recording_is_transcribed_as_a_job_across_a_gateway_restart(stack: GatewayStack) -> None:
     speech = join([synthesize(text) for text in LONG])
     assert speech.duration_s > SYNC_LIMIT_S
     data = wav_bytes(speech.samples, speech.sample_rate)
@@ -85,7 +59,7 @@ def test_a_long_recording_is_transcribed_as_a_job_across_a_gateway_restart(stack
     assert result["duration"] == pytest.approx(speech.duration_s, abs=0.5)
 
 
-def test_a_repeated_transcription_is_a_cache_hit(stack: AudioStack) -> None:
+def test_a_repeated_transcription_is_a_cache_hit(stack: GatewayStack) -> None:
     speech = synthesize(SHORT)
     assert speech.duration_s < SYNC_LIMIT_S
     data = wav_bytes(speech.samples, speech.sample_rate)
@@ -96,7 +70,7 @@ def test_a_repeated_transcription_is_a_cache_hit(stack: AudioStack) -> None:
     assert hit.content == miss.content
 
 
-def test_a_raw_audio_body_is_cached_too_and_reaches_the_route_whole(stack: AudioStack) -> None:
+def test_a_raw_audio_body_is_cached_too_and_reaches_the_route_whole(stack: GatewayStack) -> None:
     speech = synthesize(SHORT)
     data = wav_bytes(speech.samples, speech.sample_rate)
 

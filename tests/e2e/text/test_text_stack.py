@@ -8,7 +8,8 @@ import requests
 from openai import APIStatusError, AuthenticationError, BadRequestError, NotFoundError, OpenAI
 
 from tests.e2e.conftest import E2E_KEY
-from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, free_port, start_service
+from tests.support.gateway import gateway_over
+from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, dead_url
 
 TEXTS = ["A dog runs across the park.", "Quarterly revenue grew by ten percent.", "ünïcødé and emoji 🚀 work too"]
 
@@ -72,14 +73,9 @@ def test_services_refuse_calls_without_the_internal_token(text_process: ServiceP
 
 
 def test_a_dead_upstream_gives_503_not_a_hang_or_500() -> None:
-    gateway = start_service("gateway", {"GATEWAY_API_KEYS": E2E_KEY,
-                                        "GATEWAY_TEXT_URL": f"http://127.0.0.1:{free_port()}",
-                                        "GATEWAY_READY_REQUIRES": ""})
-    try:
-        client = OpenAI(base_url=f"{gateway.url}/v1", api_key=E2E_KEY, max_retries=0, timeout=20)
+    with gateway_over({}, api_keys=E2E_KEY, gateway_env={"GATEWAY_TEXT_URL": dead_url()}) as stack:
+        client = OpenAI(base_url=f"{stack.url}/v1", api_key=E2E_KEY, max_retries=0, timeout=20)
         with pytest.raises(APIStatusError) as error:
             client.embeddings.create(model="all-MiniLM-L6-v2", input="x")
         assert error.value.status_code == 503
         assert error.value.code == "text_unavailable"
-    finally:
-        gateway.stop()

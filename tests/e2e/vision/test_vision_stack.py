@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
+from tests.support.gateway import GatewayStack, gateway_over
 from tests.support.media import bad_image_corpus, data_uri, encode_image, photo_png, render_text
-from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
+from tests.support.processes import INTERNAL_TOKEN, ServiceProcess
 from tests.support.tiny_models import tiny_blip_dir, tiny_clip_dir
 
 pytestmark = pytest.mark.e2e
@@ -27,24 +28,26 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def vision() -> Iterator[ServiceProcess]:
+def stack() -> Iterator[GatewayStack]:
     models = [
         EFFICIENTNET_LITE0.model_dump(exclude_none=True),
         RAPIDOCR.model_dump(exclude_none=True),
         {"name": "tiny-clip", "backend": "clip-vision", "source": str(tiny_clip_dir())},
         {"name": "tiny-blip", "backend": "blip", "source": str(tiny_blip_dir())},
     ]
-    service = start_service("vision", {"VISION_MODELS": json.dumps(models), "VISION_THREADS": "8"})
-    yield service
-    service.stop()
+    with gateway_over({"vision": {"VISION_MODELS": json.dumps(models), "VISION_THREADS": "8"}}, api_keys=KEY,
+                      gateway_env={"GATEWAY_CACHE_ENABLED": "false"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def gateway(vision: ServiceProcess) -> Iterator[ServiceProcess]:
-    service = start_service("gateway", {"GATEWAY_API_KEYS": KEY, "GATEWAY_VISION_URL": vision.url,
-                                        "GATEWAY_READY_REQUIRES": "vision", "GATEWAY_CACHE_ENABLED": "false"})
-    yield service
-    service.stop()
+def vision(stack: GatewayStack) -> ServiceProcess:
+    return stack.services["vision"]
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: GatewayStack) -> ServiceProcess:
+    return stack.gateway
 
 
 def test_multipart_upload_of_chelsea_is_classified_as_a_cat(gateway: ServiceProcess) -> None:
