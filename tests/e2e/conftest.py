@@ -27,3 +27,9 @@ def text_process(text_stack: GatewayStack) -> ServiceProcess:
 @pytest.fixture(scope="session")
 def gateway_process(text_stack: GatewayStack) -> ServiceProcess:
     return text_stack.gateway
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: GatewayStack) -> ServiceProcess:
+    """The gateway of the module's own ``stack`` fixture."""
+    return stack.gateway

@@ -53,11 +53,6 @@ def audio(stack: GatewayStack) -> ServiceProcess:
 
 
 @pytest.fixture(scope="module")
-def gateway(stack: GatewayStack) -> ServiceProcess:
-    return stack.gateway
-
-
-@pytest.fixture(scope="module")
 def client(gateway: ServiceProcess) -> OpenAI:
     return OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY, max_retries=0, timeout=120)
 

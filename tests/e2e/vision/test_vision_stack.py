@@ -45,11 +45,6 @@ def vision(stack: GatewayStack) -> ServiceProcess:
     return stack.services["vision"]
 
 
-@pytest.fixture(scope="module")
-def gateway(stack: GatewayStack) -> ServiceProcess:
-    return stack.gateway
-
-
 def test_multipart_upload_of_chelsea_is_classified_as_a_cat(gateway: ServiceProcess) -> None:
     # What `curl -F file=@chelsea.png -H "Authorization: Bearer ..." .../v1/images/classifications` sends.
     response = requests.post(f"{gateway.url}/v1/images/classifications", headers=AUTH, timeout=60,
