@@ -26,7 +26,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import closed_loop, machine, median  # noqa: E402
-from tests.audio_fixtures import FORMATS, SENTENCES, encode, long_recording, synthesize, word_error_rate  # noqa: E402
+from tests.support.media import FORMATS, SENTENCES, encode_audio, long_recording, synthesize, word_error_rate  # noqa: E402
 from tests.support.processes import start_service  # noqa: E402
 
 KEY = "sk-bench"
@@ -37,10 +37,10 @@ def bench_files() -> list[tuple[str, bytes, float, str]]:
     files = []
     for text, fmt in zip(SENTENCES, FORMATS, strict=True):
         speech = synthesize(text)
-        files.append((f"sentence{FORMATS[fmt][3]}", encode(speech.samples, speech.sample_rate, fmt),
+        files.append((f"sentence{FORMATS[fmt][3]}", encode_audio(speech.samples, speech.sample_rate, fmt),
                       speech.duration_s, text))
     speech, _ = long_recording()
-    files.append(("long.flac", encode(speech.samples, speech.sample_rate, "flac"), speech.duration_s, speech.text))
+    files.append(("long.flac", encode_audio(speech.samples, speech.sample_rate, "flac"), speech.duration_s, speech.text))
     return files
 
 

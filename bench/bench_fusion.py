@@ -34,7 +34,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine  # noqa: E402
-from tests.fusion_fixtures import photo_b64, speech_b64  # noqa: E402
+from tests.support.media import photo_b64, speech_data_uri  # noqa: E402
 from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service  # noqa: E402
 
 HEADERS = {"X-Internal-Token": INTERNAL_TOKEN}
@@ -60,7 +60,7 @@ def median_ms(call: Callable[[], Any], repeat: int) -> float:
 
 def bench_fanout(fusion: ServiceProcess, repeat: int) -> None:
     inputs = {"text": "a cup of coffee on the table", "image": photo_b64("coffee"),
-              "audio": speech_b64("A cup of coffee on the table.")}
+              "audio": speech_data_uri("A cup of coffee on the table.")}
     url = fusion.url + "/v1/fuse"
     single = {m: median_ms(partial(post, url, {"input": {m: inputs[m]}}), repeat) for m in inputs}
     fused = median_ms(partial(post, url, {"input": inputs}), repeat)

@@ -6,21 +6,30 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.processes import ServiceProcess, start_service
+from tests.support.gateway import GatewayStack, gateway_over
+from tests.support.processes import ServiceProcess
 
 E2E_KEY = "sk-e2e-key"
 
 
 @pytest.fixture(scope="session")
-def text_process() -> Iterator[ServiceProcess]:
-    service = start_service("text", {"TEXT_THREADS": "8"})
-    yield service
-    service.stop()
+def text_stack() -> Iterator[GatewayStack]:
+    """A gateway in front of the text service only (other areas start their own upstreams)."""
+    with gateway_over({"text": {"TEXT_THREADS": "8"}}, api_keys=E2E_KEY) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
-def gateway_process(text_process: ServiceProcess) -> Iterator[ServiceProcess]:
-    """A gateway in front of the text service only (other areas start their own upstreams)."""
-    service = start_service("gateway", {"GATEWAY_API_KEYS": E2E_KEY, "GATEWAY_TEXT_URL": text_process.url})
-    yield service
-    service.stop()
+def text_process(text_stack: GatewayStack) -> ServiceProcess:
+    return text_stack.services["text"]
+
+
+@pytest.fixture(scope="session")
+def gateway_process(text_stack: GatewayStack) -> ServiceProcess:
+    return text_stack.gateway
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: GatewayStack) -> ServiceProcess:
+    """The gateway of the module's own ``stack`` fixture."""
+    return stack.gateway

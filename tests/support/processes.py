@@ -25,6 +25,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def dead_url() -> str:
+    """A loopback URL where nothing listens: calls to it fail at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 @dataclass
 class ServiceProcess:
     name: str

@@ -7,7 +7,7 @@ import pytest
 
 from servekit.errors import InvalidInput, PayloadTooLarge
 from services.audio.decode import AudioLimits, decode_audio
-from tests.audio_fixtures import FORMATS, encode, wav_bytes
+from tests.support.media import FORMATS, encode_audio, wav_bytes
 
 LIMITS = AudioLimits(max_duration_s=30.0)
 
@@ -25,7 +25,7 @@ def _peak_hz(samples: np.ndarray, rate: int) -> float:
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_every_format_decodes_to_the_right_length_and_pitch(fmt: str) -> None:
     tone = _tone(440.0, 2.0, 22050)
-    audio = decode_audio(encode(tone, 22050, fmt), target_rate=16000, limits=LIMITS)
+    audio = decode_audio(encode_audio(tone, 22050, fmt), target_rate=16000, limits=LIMITS)
     assert audio.sample_rate == 16000 and audio.samples.dtype == np.float32
     assert audio.duration_s == pytest.approx(2.0, abs=0.06)  # AAC/Opus priming may add a frame
     assert _peak_hz(audio.samples, 16000) == pytest.approx(440.0, abs=2.0)

@@ -11,9 +11,9 @@ import pytest
 from servekit.device import resolve_placement
 from servekit.errors import DeadlineExceeded, InvalidInput
 from services.audio.backends.faster_whisper import FasterWhisperBackend
-from services.audio.settings import WHISPER_TINY_EN
 from services.audio.items import TranscribeOptions, TranscriptionItem
-from tests.audio_fixtures import SENTENCES, resample, synthesize, word_error_rate
+from services.audio.settings import WHISPER_TINY_EN
+from tests.support.media import SENTENCES, resample, synthesize, word_error_rate
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from servekit.errors import DeadlineExceeded, InvalidInput, Overloaded, Upstream
 from servekit.fanout import fan_out
 from servekit.settings import ServiceSettings
 from tests.support.inprocess import serve_app
-from tests.support.processes import free_port
+from tests.support.processes import dead_url
 
 IN_FLIGHT = {"now": 0, "max": 0}
 IN_FLIGHT_LOCK = threading.Lock()
@@ -75,7 +75,7 @@ def test_upstream_errors_are_relayed_with_status_code_param_and_retry_after(upst
 
 
 def test_unreachable_upstream_is_a_quick_503() -> None:
-    client = ServiceClient("text", f"http://127.0.0.1:{free_port()}")
+    client = ServiceClient("text", dead_url())
     with pytest.raises(UpstreamUnavailable) as error:
         client.get_json("/v1/models")
     assert error.value.code == "text_unavailable"

@@ -15,7 +15,7 @@ from services.vision.backends.rapidocr import RapidOcrReader, pad_to_aspect, rea
 from services.vision.items import ImageItem, TextLine
 from services.vision.labels import load_labels
 from services.vision.settings import EFFICIENTNET_LITE0, RAPIDOCR
-from tests.vision_fixtures import photo_png, render_text
+from tests.support.media import photo_png, render_text
 
 CPU = Placement("cpu", "float32")
 

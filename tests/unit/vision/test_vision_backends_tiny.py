@@ -15,7 +15,8 @@ from servekit.models import ModelSpec
 from services.vision.backends.captioning import BlipCaptioner, VisionEncoderDecoderCaptioner
 from services.vision.backends.clip import ClipImageEmbedder, SiglipImageEmbedder
 from services.vision.items import Generation, ImageItem
-from tests.vision_fixtures import photo_png, tiny_blip_dir, tiny_clip_dir, tiny_siglip_dir, tiny_vit_gpt2_dir
+from tests.support.media import photo_png
+from tests.support.tiny_models import tiny_blip_dir, tiny_clip_dir, tiny_siglip_dir, tiny_vit_gpt2_dir
 
 CPU = Placement("cpu", "float32")
 SHORT = Generation(max_new_tokens=6, num_beams=1)

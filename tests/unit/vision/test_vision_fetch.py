@@ -10,7 +10,7 @@ import pytest
 
 from servekit.errors import ApiError
 from services.vision.fetch import UrlFetcher, UrlPolicy, address_is_public, host_allowed, looks_like_url
-from tests.vision_fixtures import photo_png
+from tests.support.media import photo_png
 
 PHOTO = photo_png("chelsea")
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from servekit.errors import ApiError, InvalidInput, PayloadTooLarge
 from services.vision.imaging import ImageLimits, decode_image
-from tests.vision_fixtures import bad_image_corpus, encode, photo_png, png_bomb
+from tests.support.media import bad_image_corpus, encode_image, photo_png, png_bomb
 
 LIMITS = ImageLimits(max_bytes=4 * 1024 * 1024, max_pixels=20_000_000, max_aspect_ratio=100.0)
 
@@ -30,7 +30,7 @@ def test_corpus_entry_decodes_or_fails_with_its_code(name: str) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
 def test_every_accepted_format_decodes_to_the_same_picture(fmt: str) -> None:
     original = Image.open(io.BytesIO(photo_png("coffee"))).convert("RGB")
-    decoded = decode_image(encode(original, fmt), LIMITS)
+    decoded = decode_image(encode_image(original, fmt), LIMITS)
     assert decoded.size == original.size
     difference = np.abs(np.asarray(decoded, np.float32) - np.asarray(original, np.float32)).mean()
     assert difference < 25  # lossy formats and GIF's 256-colour palette stay close to the original
@@ -41,7 +41,7 @@ def test_exif_orientation_is_applied() -> None:
     image.paste((255, 0, 0), (0, 0, 10, 20))  # red strip on the left
     exif = Image.Exif()
     exif[0x0112] = 6  # the camera was turned: display rotated 90 degrees clockwise
-    decoded = decode_image(encode(image, "JPEG", exif=exif.tobytes(), quality=95), LIMITS)
+    decoded = decode_image(encode_image(image, "JPEG", exif=exif.tobytes(), quality=95), LIMITS)
     assert decoded.size == (20, 40)
     top = np.asarray(decoded)[:5].mean(axis=(0, 1))
     assert top[0] > 200 and top[1] < 80  # the left strip is now on top
@@ -74,7 +74,7 @@ def test_palette_with_transparency_is_flattened() -> None:
     image = Image.new("P", (8, 8), 1)
     image.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
     image.info["transparency"] = 1
-    decoded = np.asarray(decode_image(encode(image, "PNG", transparency=1), LIMITS))
+    decoded = np.asarray(decode_image(encode_image(image, "PNG", transparency=1), LIMITS))
     assert tuple(decoded[0, 0]) == (255, 255, 255)
 
 
@@ -101,7 +101,7 @@ def test_headers_without_images_are_400(data: bytes) -> None:
 def test_mutated_files_decode_or_fail_with_a_4xx(fmt: str) -> None:
     """Random byte flips and cuts of valid files: never anything but an image or a 4xx."""
     rng = np.random.default_rng(7)
-    original = bytearray(encode(Image.new("RGB", (48, 32), (10, 200, 30)).convert("P" if fmt == "GIF" else "RGB"),
+    original = bytearray(encode_image(Image.new("RGB", (48, 32), (10, 200, 30)).convert("P" if fmt == "GIF" else "RGB"),
                                 fmt))
     for _ in range(60):
         mutated = bytearray(original)
@@ -121,7 +121,7 @@ def test_mutated_files_decode_or_fail_with_a_4xx(fmt: str) -> None:
 def test_large_images_are_scaled_down_with_their_aspect(fmt: str) -> None:
     large = Image.new("RGB", (2400, 600), (200, 30, 30))
     large.paste((30, 30, 200), (1200, 0, 2400, 600))
-    decoded = decode_image(encode(large, fmt), ImageLimits(10**7, 10**7, 100.0, max_side=500))
+    decoded = decode_image(encode_image(large, fmt), ImageLimits(10**7, 10**7, 100.0, max_side=500))
     assert decoded.size == (500, 125)
     left, right = np.asarray(decoded)[60, 100], np.asarray(decoded)[60, 400]
     assert left[0] > 150 > left[2] and right[2] > 150 > right[0]

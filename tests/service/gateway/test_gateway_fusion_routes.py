@@ -1,0 +1,81 @@
+"""The gateway's fusion routes in front of a real fusion service (served over HTTP in-process) and a real text
+service: requests are forwarded as they are, answers and errors come back unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from gateway.app import create_app as create_gateway
+from services.fusion.app import create_app as create_fusion
+from services.fusion.settings import FusionSettings
+from tests.conftest import TEXT_TOKEN
+from tests.support.gateway import gateway_settings
+from tests.support.inprocess import serve_app
+from tests.support.processes import dead_url
+
+KEY = "sk-fusion-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+
+def body(answer: TestResponse) -> Any:
+    """The JSON body of a test-client answer."""
+    return answer.get_json()
+
+def _gateway(fusion_url: str, text_url: str) -> FlaskClient:
+    settings = gateway_settings({"text": text_url, "fusion": fusion_url}, api_keys=KEY, internal_token=TEXT_TOKEN)
+    return create_gateway(settings).test_client()
+
+
+@pytest.fixture(scope="module")
+def client(text_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    dead = dead_url()
+    fusion = create_fusion(FusionSettings(data_dir=tmp_path_factory.mktemp("fusion"), text_url=text_url,
+                                          vision_url=dead, audio_url=dead, internal_token=TEXT_TOKEN,
+                                          log_level="WARNING"))
+    with serve_app(fusion) as fusion_url:
+        yield _gateway(fusion_url, text_url)
+    fusion.extensions["fusion"].close()
+
+
+def test_collections_items_and_search_through_the_gateway(client: FlaskClient) -> None:
+    assert client.post("/v1/collections", json={"name": "notes"}, headers=AUTH).status_code == 201
+    items = [{"id": "a/1", "text": "the cat purrs", "metadata": {"k": 1}}, {"id": "b", "text": "stock prices fell"}]
+    assert client.post("/v1/collections/notes/items", json={"items": items}, headers=AUTH).status_code == 200
+    fetched = client.get("/v1/collections/notes/items/a/1", headers=AUTH)
+    assert fetched.status_code == 200 and body(fetched)["id"] == "a/1"
+    found = client.post("/v1/collections/notes/search", json={"query": {"text": "a kitten"}}, headers=AUTH)
+    assert [d["id"] for d in body(found)["data"]] == ["a/1", "b"]
+    listed = client.get("/v1/collections/notes/items?limit=1", headers=AUTH)
+    assert len(body(listed)["data"]) == 1
+    classified = client.post("/v1/classifications", json={"input": {"text": "my cat"}, "labels": ["pet", "money"]},
+                             headers=AUTH)
+    assert body(classified)["labels"][0]["label"] == "pet"
+    assert client.delete("/v1/collections/notes/items/a/1", headers=AUTH).status_code == 200
+    assert client.delete("/v1/collections/notes", headers=AUTH).status_code == 200
+
+
+def test_fusion_errors_are_relayed_unchanged(client: FlaskClient) -> None:
+    missing = client.get("/v1/collections/nothing-here", headers=AUTH)
+    assert missing.status_code == 404 and body(missing)["error"]["code"] == "collection_not_found"
+    bad = client.post("/v1/fuse", json={"strategy": "late"}, headers=AUTH)
+    assert bad.status_code == 400 and body(bad)["error"]["code"] == "invalid_input"
+    down = client.post("/v1/fuse", json={"input": {"image": "aGVsbG8="}}, headers=AUTH)
+    assert down.status_code == 503 and body(down)["error"]["code"] == "image_unavailable"
+
+
+def test_the_gateway_checks_keys_and_json_first(client: FlaskClient) -> None:
+    assert client.get("/v1/collections").status_code == 401
+    answer = client.post("/v1/fuse", data="x", content_type="text/plain", headers=AUTH)
+    assert answer.status_code == 415
+
+
+def test_fusion_down_is_503(text_url: str) -> None:
+    gateway = _gateway(dead_url(), text_url)
+    answer = gateway.get("/v1/collections", headers=AUTH)
+    assert answer.status_code == 503 and body(answer)["error"]["code"] == "fusion_unavailable"
