@@ -40,7 +40,8 @@ def bench_files() -> list[tuple[str, bytes, float, str]]:
         files.append((f"sentence{FORMATS[fmt][3]}", encode_audio(speech.samples, speech.sample_rate, fmt),
                       speech.duration_s, text))
     speech, _ = long_recording()
-    files.append(("long.flac", encode_audio(speech.samples, speech.sample_rate, "flac"), speech.duration_s, speech.text))
+    flac = encode_audio(speech.samples, speech.sample_rate, "flac")
+    files.append(("long.flac", flac, speech.duration_s, speech.text))
     return files
 
 
