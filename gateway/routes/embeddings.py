@@ -1,7 +1,8 @@
 """``POST /v1/embeddings``: OpenAI's embeddings API over the text, vision and audio encoders.
 
 Large inputs are split into chunks sent to the encoder in parallel (they meet again in its micro-batcher);
-vectors travel from the encoder as base64 and are turned into floats only when the client asks for floats.
+vectors travel from the encoder as base64: relayed as they are when the client asks for base64, and written from
+their float32 buffers by orjson (never through lists of Python floats) when it asks for floats.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from typing import Any, Literal
 
-import numpy as np
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
@@ -18,6 +18,7 @@ from gateway.upstreams import upstream
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
+from servekit.fastjson import dumps, json_response, loads
 from servekit.validation import parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
@@ -70,7 +71,8 @@ def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[
     def call(offset: int) -> Any:
         body = {"model": req.model, "input": items[offset:offset + chunk], "encoding_format": "base64",
                 "dimensions": req.dimensions}
-        return lambda ctx: client.post_json("/v1/embed", body, context=ctx)
+        return lambda ctx: loads(client.request("POST", "/v1/embed", data=dumps(body), context=ctx,
+                                                headers={"Content-Type": "application/json"}).content)
 
     results = fan_out(executor, [call(offset) for offset in offsets])
     for offset, result in zip(offsets, results, strict=True):
@@ -89,7 +91,7 @@ def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[d
         for item in answer["data"]:
             vector: Any = item["embedding"]
             if encoding_format == "float":
-                vector = base64_to_vector(vector).astype(np.float64).tolist()
+                vector = base64_to_vector(vector)
             data.append({"object": "embedding", "index": len(data), "embedding": vector})
     return data, tokens
 
@@ -102,5 +104,5 @@ def create_embeddings() -> Any:
     answers = _embed_chunks(req, items, settings.embedding_chunk_size)
     data, tokens = _render(answers, req.encoding_format)
     first = answers[0]
-    return jsonify(object="list", data=data, model=first.get("model", req.model),
-                   usage={"prompt_tokens": tokens, "total_tokens": tokens})
+    return json_response({"object": "list", "data": data, "model": first.get("model", req.model),
+                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
