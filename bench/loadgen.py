@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,10 +33,12 @@ class LoadResult:
     ok: list[float] = field(default_factory=list)
     refused: list[float] = field(default_factory=list)
     failed: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
     items: int = 0
     retry_after: set[str] = field(default_factory=set)
 
     def add(self, outcome: Outcome) -> None:
+        self.statuses[outcome.status] += 1
         if outcome.status == 200:
             self.ok.append(outcome.seconds)
             self.items += outcome.items
@@ -104,6 +107,8 @@ def closed_loop(send: Callable[[], Outcome], clients: int, seconds: float) -> Lo
             outcome = send()
             with lock:
                 outcomes.append(outcome)
+            if outcome.status in REFUSED:  # as the openai client does: back off before retrying
+                time.sleep(min(1.0, float(outcome.retry_after or 1)))
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]

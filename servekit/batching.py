@@ -74,6 +74,7 @@ class MicroBatcher(Generic[In, Out]):
         self._clock = QueueClock()
         self._queued_cost = 0
         self._running_cost = 0
+        self._running_items = 0
         self._queue: deque[_Pending[In, Out]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -105,10 +106,11 @@ class MicroBatcher(Generic[In, Out]):
         limits = [limit for limit in (budget_s, self.max_queue_s or None) if limit is not None]
         if not ahead or not limits:
             return
-        expected = self._clock.expected_s(ahead, own_cost)
+        batches = -(-(len(self._queue) + self._running_items + count) // self.max_batch_size)
+        expected = self._clock.expected_s(ahead, own_cost, batches)
         if expected > min(limits):
             self._count_rejected(count)
-            wait = self._clock.expected_s(ahead, 0)
+            wait = self._clock.expected_s(ahead, 0, batches)
             raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
                              f"this request's {min(limits):.1f}s allow; retry later",
                              retry_after_s=retry_after_s(wait))
@@ -119,7 +121,8 @@ class MicroBatcher(Generic[In, Out]):
 
     def expected_wait_s(self) -> float:
         """Seconds new work would wait behind what is queued and running (0 until a batch has run)."""
-        return self._clock.expected_s(self._queued_cost + self._running_cost, 0)
+        batches = -(-(len(self._queue) + self._running_items) // self.max_batch_size)
+        return self._clock.expected_s(self._queued_cost + self._running_cost, 0, batches)
 
     def run(self, items: Sequence[In], timeout_s: float) -> list[Out | Exception]:
         """Submit and wait; per-item failures come back as exceptions in their slot."""
@@ -183,6 +186,7 @@ class MicroBatcher(Generic[In, Out]):
         live = [p for p in batch if p.future.set_running_or_notify_cancel()]
         with self._cond:
             self._running_cost += sum(p.cost for p in live)
+            self._running_items += len(live)
         return live
 
     def _loop(self) -> None:
@@ -201,6 +205,7 @@ class MicroBatcher(Generic[In, Out]):
                     self._clock.observe(cost, time.perf_counter() - started)
                     with self._cond:
                         self._running_cost -= cost
+                        self._running_items -= len(batch)
 
     def _run_batch(self, batch: list[_Pending[In, Out]]) -> None:
         started = time.perf_counter()

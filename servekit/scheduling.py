@@ -35,31 +35,44 @@ def split_by_cost(costs: Sequence[int], max_batch_size: int, max_batch_cost: int
 
 
 class QueueClock:
-    """Seconds per unit of cost, learnt from finished batches (exponential moving average), and the expected wait
-    of new work behind the cost queued or running. Thread-safe."""
+    """How long queued work takes, learnt from finished batches: a batch costs about ``overhead + cost x per_unit``
+    seconds, fitted by least squares over recent batches (older ones fade out), so that the fixed cost of a small
+    batch does not inflate the estimate for a large queue. Thread-safe."""
 
-    def __init__(self, smoothing: float = 0.2) -> None:
-        self._smoothing = smoothing
-        self._seconds_per_unit = 0.0
+    def __init__(self, memory: float = 0.95) -> None:
+        self._memory = memory
+        self._sums = [0.0] * 5  # weight, Σx, Σy, Σxx, Σxy (x: cost, y: seconds)
+        self.per_unit_s = 0.0
+        self.overhead_s = 0.0
         self._lock = threading.Lock()
 
     def observe(self, cost: int, seconds: float) -> None:
         if cost <= 0 or seconds <= 0:
             return
-        sample = seconds / cost
         with self._lock:
-            if self._seconds_per_unit == 0.0:
-                self._seconds_per_unit = sample
-            else:
-                self._seconds_per_unit += self._smoothing * (sample - self._seconds_per_unit)
+            sums = [value * self._memory for value in self._sums]
+            for index, add in enumerate((1.0, cost, seconds, cost * cost, cost * seconds)):
+                sums[index] += add
+            self._sums = sums
+            self.per_unit_s, self.overhead_s = _fit(sums)
 
-    @property
-    def seconds_per_unit(self) -> float:
-        return self._seconds_per_unit
+    def expected_s(self, cost_ahead: int, own_cost: int, batches: int = 1) -> float:
+        """Seconds until work of ``own_cost`` would be done behind ``cost_ahead``, run as ``batches`` forward passes;
+        0 until a batch has been seen."""
+        return (cost_ahead + own_cost) * self.per_unit_s + batches * self.overhead_s
 
-    def expected_s(self, cost_ahead: int, own_cost: int) -> float:
-        """Seconds until work of ``own_cost`` would be done behind ``cost_ahead``; 0 until a batch has been seen."""
-        return (cost_ahead + own_cost) * self._seconds_per_unit
+
+def _fit(sums: list[float]) -> tuple[float, float]:
+    """(seconds per unit, seconds per batch) from weighted sums; a ratio through the origin until costs vary."""
+    weight, sx, sy, sxx, sxy = sums
+    spread = weight * sxx - sx * sx
+    if spread <= 1e-9 * max(1.0, weight * sxx):
+        return sy / sx, 0.0
+    slope = (weight * sxy - sx * sy) / spread
+    intercept = (sy - slope * sx) / weight
+    if slope <= 0 or intercept < 0:  # noise: fall back to the plain ratio
+        return sy / sx, 0.0
+    return slope, intercept
 
 
 def retry_after_s(wait_s: float) -> int:

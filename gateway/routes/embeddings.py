@@ -7,6 +7,7 @@ their float32 buffers by orjson (never through lists of Python floats) when it a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
 from gateway.upstreams import upstream
+from servekit.client import CallContext
 from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
@@ -74,13 +76,22 @@ def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[
         return lambda ctx: loads(client.request("POST", "/v1/embed", data=dumps(body), context=ctx,
                                                 headers={"Content-Type": "application/json"}).content)
 
-    results = fan_out(executor, [call(offset) for offset in offsets])
+    calls = [call(offset) for offset in offsets]
+    # One chunk (the common case) runs on the request's own thread: no hand-off to the fan-out pool and back.
+    results = fan_out(executor, calls) if len(calls) > 1 else [_call_inline(calls[0])]
     for offset, result in zip(offsets, results, strict=True):
         if isinstance(result, ApiError):
             raise _shift_error(result, offset)
         if isinstance(result, Exception):
             raise result
     return [r for r in results if isinstance(r, dict)]
+
+
+def _call_inline(call: Callable[[CallContext], Any]) -> Any:
+    try:
+        return call(CallContext.capture())
+    except Exception as exc:  # noqa: BLE001 - handed back like fan_out's results
+        return exc
 
 
 def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[dict[str, Any]], int]:
