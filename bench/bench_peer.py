@@ -95,6 +95,11 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
     folder = workdir / f"minilm-{engine}"
     if not folder.exists():
         shutil.copytree(model_dir(), folder)
+    if engine == "optimum" and not list(folder.glob("*.onnx")):
+        # infinity's optimum engine loads the ONNX file of a local folder; optimum (in infinity's venv) writes it.
+        subprocess.run([str(venv / "bin" / "python"), "-m", "optimum.exporters.onnx", "--model", str(folder),
+                        "--task", "feature-extraction", str(folder)], env={**os.environ, **PEER_ENV}, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
     log = (workdir / f"infinity-{engine}.log").open("wb")
     command = [str(venv / "bin" / "infinity_emb"), "v2", "--model-id", str(folder), "--served-model-name", MODEL,
