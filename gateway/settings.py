@@ -22,7 +22,8 @@ class GatewaySettings(_Base):
     model_config = SettingsConfigDict(env_prefix=SERVICES["gateway"].env_prefix)
 
     port: int = Field(SERVICES["gateway"].port, ge=1, le=65535, description="TCP port of the public API.")
-    threads: int = Field(32, ge=1, le=1024, description="Request threads; each waits on an upstream call.")
+    threads: int = Field(128, ge=1, le=1024, description="Request threads; each waits on an upstream call, so enough "
+                         "of them let overload reach the encoders' admission control instead of the socket backlog.")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     request_timeout_s: float = Field(60.0, gt=0, description="Deadline of a public request, passed downstream.")
     require_internal_token: bool = Field(False, description="The gateway is public: clients use API keys instead.")
@@ -78,7 +79,8 @@ class GatewaySettings(_Base):
     tls_cert_file: str | None = Field(None, description="PEM certificate chain: serve HTTPS (needs the key too).")
     tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an upstream service.")
-    upstream_pool_size: int = Field(64, ge=1, description="Pooled connections per upstream service.")
+    upstream_pool_size: int = Field(128, ge=1, description="Pooled connections per upstream service (kept open and "
+                                    "reused; as many as request threads).")
     max_embedding_inputs: int = Field(2048, ge=1, description="Most inputs one embeddings request may carry.")
     embedding_chunk_size: int = Field(
         64, ge=1, description="Inputs per upstream call; a larger request is split into parallel calls."

@@ -2,9 +2,12 @@
 
 A batch closes when it holds ``max_batch_size`` items or its first item has waited ``max_wait_s``.
 The queue is bounded and refuses a request's items all together, at once, when they do not fit
-(the caller answers 503 with ``Retry-After``). A batch function returns one output per input; an output
-that is an ``Exception`` fails only its own item. When a whole batch raises, its items are retried one by
-one so that the bad item fails alone.
+(the caller answers 503 with ``Retry-After``), or when the time they would wait behind the queue exceeds their
+deadline or ``max_queue_s`` (admission control, :mod:`servekit.scheduling`). Given a ``cost`` per item (a text's
+token count), the worker takes up to ``round_batches`` batches' worth of the oldest items at once and runs them as
+batches of similar cost (length-aware batch formation); results still go to each item's own future.
+A batch function returns one output per input; an output that is an ``Exception`` fails only its own item.
+When a whole batch raises, its items are retried one by one so that the bad item fails alone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Generic, TypeVar
 
 from servekit.errors import ApiError, DeadlineExceeded, InferenceError, Overloaded
 from servekit.metrics import ServiceMetrics
+from servekit.scheduling import QueueClock, retry_after_s, split_by_cost
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ BatchFn = Callable[[list[In]], Sequence["Out | Exception"]]
 @dataclass
 class _Pending(Generic[In, Out]):
     item: In
+    cost: int = 1
     future: Future[Out] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
 
@@ -49,8 +54,12 @@ class MicroBatcher(Generic[In, Out]):
         max_wait_s: float = 0.005,
         queue_size: int = 1024,
         metrics: ServiceMetrics | None = None,
+        cost: Callable[[In], int] | None = None,
+        max_batch_cost: int = 0,
+        round_batches: int = 4,
+        max_queue_s: float = 0.0,
     ) -> None:
-        if max_batch_size < 1 or queue_size < 1:
+        if max_batch_size < 1 or queue_size < 1 or round_batches < 1:
             raise ValueError("max_batch_size and queue_size must be positive")
         self.name = name
         self._fn = fn
@@ -58,6 +67,14 @@ class MicroBatcher(Generic[In, Out]):
         self.max_wait_s = max_wait_s
         self.queue_size = queue_size
         self._metrics = metrics
+        self._cost = cost
+        self.max_batch_cost = max_batch_cost
+        self._round_items = max_batch_size * round_batches if cost is not None else max_batch_size
+        self.max_queue_s = max_queue_s
+        self._clock = QueueClock()
+        self._queued_cost = 0
+        self._running_cost = 0
+        self._running_items = 0
         self._queue: deque[_Pending[In, Out]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -65,24 +82,51 @@ class MicroBatcher(Generic[In, Out]):
         self._worker.start()
 
     # -- producer side -------------------------------------------------------------------------------
-    def submit(self, items: Sequence[In]) -> list[Future[Out]]:
-        """Queue ``items`` together, or refuse them all with :class:`Overloaded`."""
-        pending = [_Pending[In, Out](item) for item in items]
+    def submit(self, items: Sequence[In], budget_s: float | None = None) -> list[Future[Out]]:
+        """Queue ``items`` together, or refuse them all with :class:`Overloaded` when the queue is full or they
+        could not be done within ``budget_s`` (the request's remaining deadline) or ``max_queue_s``."""
+        cost = self._cost
+        pending = [_Pending[In, Out](item, cost(item) if cost is not None else 1) for item in items]
         with self._cond:
             if self._closed:
                 raise Overloaded(f"model {self.name} is shutting down")
             if len(self._queue) + len(pending) > self.queue_size:
-                if self._metrics:
-                    self._metrics.count_rejected(self.name, len(pending))
+                self._count_rejected(len(pending))
                 raise Overloaded(f"model {self.name} queue is full ({self.queue_size} items), retry later")
+            self._admit(sum(p.cost for p in pending), len(pending), budget_s)
+            self._queued_cost += sum(p.cost for p in pending)
             self._queue.extend(pending)
             self._report_depth()
             self._cond.notify()
         return [p.future for p in pending]
 
+    def _admit(self, own_cost: int, count: int, budget_s: float | None) -> None:
+        """Refuse at once what would wait past its deadline (or ``max_queue_s``) behind the work ahead."""
+        ahead = self._queued_cost + self._running_cost
+        limits = [limit for limit in (budget_s, self.max_queue_s or None) if limit is not None]
+        if not ahead or not limits:
+            return
+        batches = -(-(len(self._queue) + self._running_items + count) // self.max_batch_size)
+        expected = self._clock.expected_s(ahead, own_cost, batches)
+        if expected > min(limits):
+            self._count_rejected(count)
+            wait = self._clock.expected_s(ahead, 0, batches)
+            raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
+                             f"this request's {min(limits):.1f}s allow; retry later",
+                             retry_after_s=retry_after_s(wait))
+
+    def _count_rejected(self, count: int) -> None:
+        if self._metrics:
+            self._metrics.count_rejected(self.name, count)
+
+    def expected_wait_s(self) -> float:
+        """Seconds new work would wait behind what is queued and running (0 until a batch has run)."""
+        batches = -(-(len(self._queue) + self._running_items) // self.max_batch_size)
+        return self._clock.expected_s(self._queued_cost + self._running_cost, 0, batches)
+
     def run(self, items: Sequence[In], timeout_s: float) -> list[Out | Exception]:
         """Submit and wait; per-item failures come back as exceptions in their slot."""
-        futures = self.submit(items)
+        futures = self.submit(items, budget_s=timeout_s)
         deadline = time.monotonic() + timeout_s
         results: list[Out | Exception] = []
         try:
@@ -114,6 +158,14 @@ class MicroBatcher(Generic[In, Out]):
         if self._metrics:
             self._metrics.set_queue_depth(self.name, len(self._queue))
 
+    def _take_round(self) -> list[list[_Pending[In, Out]]]:
+        """The oldest items (one batch, or ``round_batches`` with a cost), as batches of similar cost."""
+        taken = self._take_batch()
+        if self._cost is None or len(taken) <= 1:
+            return [taken] if taken else []
+        groups = split_by_cost([p.cost for p in taken], self.max_batch_size, self.max_batch_cost)
+        return [[taken[index] for index in group] for group in groups]
+
     def _take_batch(self) -> list[_Pending[In, Out]]:
         with self._cond:
             while not self._queue and not self._closed:
@@ -126,19 +178,34 @@ class MicroBatcher(Generic[In, Out]):
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))]
+            batch = [self._queue.popleft() for _ in range(min(self._round_items, len(self._queue)))]
+            taken_cost = sum(p.cost for p in batch)
+            self._queued_cost -= taken_cost
             self._report_depth()
         # Items whose caller gave up are dropped here, before they cost a forward pass.
-        return [p for p in batch if p.future.set_running_or_notify_cancel()]
+        live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        with self._cond:
+            self._running_cost += sum(p.cost for p in live)
+            self._running_items += len(live)
+        return live
 
     def _loop(self) -> None:
         while True:
-            batch = self._take_batch()
-            if not batch:
+            batches = self._take_round()
+            if not batches:
                 if self._closed:
                     return
                 continue
-            self._run_batch(batch)
+            for batch in batches:
+                started = time.perf_counter()
+                try:
+                    self._run_batch(batch)
+                finally:
+                    cost = sum(p.cost for p in batch)
+                    self._clock.observe(cost, time.perf_counter() - started)
+                    with self._cond:
+                        self._running_cost -= cost
+                        self._running_items -= len(batch)
 
     def _run_batch(self, batch: list[_Pending[In, Out]]) -> None:
         started = time.perf_counter()

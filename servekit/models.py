@@ -106,6 +106,16 @@ class ModelBackend(ABC):
                 outputs.append(exc)
         return outputs
 
+    def prepare(self, task: str, items: list[Any]) -> list[Any]:
+        """Per-item work done in the request's own thread before batching (tokenising), off the model's thread;
+        ``predict`` then gets prepared items. Identity by default."""
+        return items
+
+    def item_cost(self, task: str) -> Callable[[Any], int] | None:
+        """The cost of one prepared item (a token count) for length-aware batch formation; ``None`` batches in
+        arrival order."""
+        return None
+
     def info(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this model."""
         return {"id": self.name, "object": "model", "backend": self.spec.backend, "tasks": sorted(self.tasks),
@@ -214,7 +224,8 @@ class ModelPool:
         return MicroBatcher(
             f"{backend.name}/{task}" if len(backend.tasks) > 1 else backend.name, run,
             max_batch_size=max_batch, max_wait_s=self._settings.max_wait_ms / 1000.0,
-            queue_size=self._settings.queue_size, metrics=self._metrics,
+            queue_size=self._settings.queue_size, metrics=self._metrics, cost=backend.item_cost(task),
+            max_batch_cost=self._settings.max_batch_tokens, max_queue_s=self._settings.max_queue_ms / 1000.0,
         )
 
     def close(self) -> None:
@@ -261,8 +272,8 @@ class ModelPool:
 
     def run(self, name: str, task: str, items: Sequence[Any], timeout_s: float) -> list[Any]:
         """Batch ``items`` through the model; per-item exceptions come back in their slots."""
-        self.backend(name, task)
-        return self._batchers[(name, task)].run(items, timeout_s)
+        backend = self.backend(name, task)
+        return self._batchers[(name, task)].run(backend.prepare(task, list(items)), timeout_s)
 
     def list_models(self) -> list[dict[str, Any]]:
         listed = []

@@ -55,6 +55,13 @@ class ModelRuntimeSettings(ServiceSettings):
     max_batch_size: int = Field(32, ge=1, le=4096, description="Most items one forward pass takes.")
     max_wait_ms: float = Field(5.0, ge=0, description="Longest an item waits for others to fill its batch.")
     queue_size: int = Field(1024, ge=1, description="Items waiting per model before new work is refused (503).")
+    max_queue_ms: float = Field(
+        0.0, ge=0, description="Longest expected queue time (learnt from recent batches) new work is admitted "
+        "behind; beyond it, or beyond the request's own deadline, it is refused at once with 503 and Retry-After. "
+        "0: the deadline alone.")
+    max_batch_tokens: int = Field(
+        0, ge=0, description="For models that batch by length (text): most padded tokens (items x longest) per "
+        "forward pass; 0: only max_batch_size bounds a batch.")
     max_items_per_request: int = Field(256, ge=1, description="Most inputs one request may carry.")
     warmup: bool = Field(True, description="Run one forward pass per model before reporting ready.")
 

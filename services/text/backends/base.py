@@ -1,9 +1,16 @@
-"""What every text tower shares: tokenise a batch, run the tower, hand back vectors with token counts."""
+"""What every text tower shares: tokenise, run the tower on a padded batch, hand back vectors with token counts.
+
+Texts are tokenised in the request's own thread (``prepare``), off the model's thread; the micro-batcher then sorts
+the queued token lists by length and pads each batch only to its own longest item (``item_cost``).
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from servekit.embeddings import TokenCountedVector
 from servekit.models import ModelBackend
@@ -29,15 +36,49 @@ class TextTower(ModelBackend):
         return {**super().info(), "dimensions": self.dimensions, "max_tokens": self.max_length,
                 "normalized": self.normalized, "truncatable": bool(self.spec.options.get("matryoshka", False))}
 
-    def embed(self, items: list[str]) -> list[TokenCountedVector]:
+    def prepare(self, task: str, items: list[Any]) -> list[Any]:
+        """Texts -> their token lists (``{"input_ids": [...], "attention_mask": [...], ...}``), unpadded."""
+        if not items or not isinstance(items[0], str):
+            return items
+        encoded = self.tokenizer(items, truncation=True, max_length=self.max_length)
+        return [{key: values[i] for key, values in encoded.items()} for i in range(len(items))]
+
+    def item_cost(self, task: str) -> Callable[[Any], int] | None:
+        return token_count
+
+    def embed(self, items: list[Any]) -> list[TokenCountedVector]:
+        """Texts, or token lists from ``prepare``, -> (vector, token count) each, in order."""
         import torch
 
         with self.stage("preprocess", len(items)):
-            encoded = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_length,
-                                     return_tensors="pt").to(self.placement.device)
+            padded = pad_batch(self.prepare("embed", items), self.tokenizer.pad_token_id or 0,
+                               self.tokenizer.padding_side)
+            encoded = {key: torch.from_numpy(array).to(self.placement.device) for key, array in padded.items()}
         with self.stage("forward", len(items)), torch.inference_mode():
             vectors = self.embed_tokens(encoded)
         with self.stage("postprocess", len(items)):
             array = vectors.float().cpu().numpy()
             counts = encoded["attention_mask"].sum(dim=1).tolist()
         return [TokenCountedVector(array[i], int(counts[i])) for i in range(len(items))]
+
+
+def token_count(item: dict[str, list[int]]) -> int:
+    """The cost of a prepared text in a batch: its token count."""
+    return len(item["input_ids"])
+
+
+def pad_batch(items: list[dict[str, list[int]]], pad_id: int, side: str = "right") -> dict[str, np.ndarray]:
+    """Token lists -> int64 arrays [B, longest], ``input_ids`` padded with ``pad_id`` and the other fields (attention
+    mask, token types) with 0, on the tokenizer's padding side. What ``tokenizer.pad`` does, a few times faster."""
+    longest = max(len(item["input_ids"]) for item in items)
+    arrays: dict[str, np.ndarray] = {}
+    for key in items[0]:
+        array = np.full((len(items), longest), pad_id if key == "input_ids" else 0, dtype=np.int64)
+        for row, item in enumerate(items):
+            values = item[key]
+            if side == "left":
+                array[row, longest - len(values):] = values
+            else:
+                array[row, :len(values)] = values
+        arrays[key] = array
+    return arrays

@@ -1,0 +1,59 @@
+"""Admission control with the real text service and gateway: work that could not finish before its deadline is
+refused at once with 503 and Retry-After, by the encoder, and relayed as such by the gateway."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from servekit.protocol import DEADLINE_HEADER
+from tests.conftest import TEXT_TOKEN
+
+AUTH = {"X-Internal-Token": TEXT_TOKEN}
+KEY = "sk-admission"
+LONG = "a sentence that is long enough to keep the model busy for a while, " * 4
+
+
+@pytest.fixture()
+def busy_text(text_app: Flask) -> Iterator[FlaskClient]:
+    """The text service after one request taught it its speed, with 64 long texts running or queued."""
+    client = text_app.test_client()
+    for size in (1, 8):  # batches of two sizes: the clock learns the per-batch and per-token costs
+        assert client.post("/v1/embed", json={"input": ["warm the clock"] * size}, headers=AUTH).status_code == 200
+    worker = threading.Thread(target=lambda: text_app.test_client().post(
+        "/v1/embed", json={"input": [f"{i} {LONG}" for i in range(64)]}, headers=AUTH))
+    worker.start()
+    time.sleep(0.2)
+    yield client
+    worker.join()
+
+
+def test_encoder_refuses_at_once_what_its_deadline_cannot_wait_for(busy_text: FlaskClient) -> None:
+    started = time.monotonic()
+    response = busy_text.post("/v1/embed", json={"input": ["too late"]}, headers={**AUTH, DEADLINE_HEADER: "5"})
+    assert time.monotonic() - started < 0.5
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "overloaded"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_request_whose_deadline_allows_the_wait_is_served(busy_text: FlaskClient) -> None:
+    response = busy_text.post("/v1/embed", json={"input": ["patient"]}, headers={**AUTH, DEADLINE_HEADER: "60000"})
+    assert response.status_code == 200
+
+
+def test_gateway_relays_the_refusal_with_retry_after(text_url: str, busy_text: FlaskClient) -> None:
+    gateway = create_app(GatewaySettings(api_keys=KEY, text_url=text_url, internal_token=TEXT_TOKEN,
+                                         cache_enabled=False)).test_client()
+    response = gateway.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "too late"},
+                            headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "400"})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "overloaded"
+    assert int(response.headers["Retry-After"]) >= 1

@@ -1,0 +1,74 @@
+"""The text backends' fast paths give the vectors of sentence-transformers: texts tokenised ahead of batching and
+padded per batch, and the opt-in ONNX Runtime backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from servekit.device import resolve_placement
+from servekit.models import ModelSpec
+from services.text.backends.base import pad_batch
+from services.text.backends.onnx import OnnxSentenceEmbedder
+from services.text.backends.sentence import SentenceEmbedder
+from services.text.settings import MINILM
+
+TEXTS = ["A man is playing a guitar.", "short", "The central bank left interest rates unchanged for the third month "
+         "in a row, citing uncertainty about energy prices and wages.", "Two dogs run through a field of snow."]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+
+
+def vectors(backend: SentenceEmbedder, items: list) -> np.ndarray:  # type: ignore[type-arg]
+    return np.stack([vector for vector, _ in backend.predict("embed", items)])
+
+
+@pytest.fixture(scope="module")
+def torch_backend() -> SentenceEmbedder:
+    backend = SentenceEmbedder(MINILM, resolve_placement("cpu"))
+    backend.load()
+    return backend
+
+
+def test_prepared_tokens_in_any_grouping_give_the_vectors_of_sentence_transformers(
+        torch_backend: SentenceEmbedder, minilm_reference) -> None:  # type: ignore[no-untyped-def]
+    prepared = torch_backend.prepare("embed", TEXTS)
+    assert [torch_backend.item_cost("embed")(item) for item in prepared][:2] == [9, 3]  # type: ignore[misc]
+    reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)
+    together = vectors(torch_backend, prepared)
+    one_by_one = np.stack([vectors(torch_backend, [item])[0] for item in prepared])
+    assert cosines(together, reference).min() >= 0.9999
+    assert cosines(one_by_one, reference).min() >= 0.9999
+    counts = [count for _, count in torch_backend.predict("embed", prepared)]
+    assert counts == [len(item["input_ids"]) for item in prepared]
+
+
+def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side() -> None:
+    items = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}]
+    right = pad_batch(items, pad_id=0)
+    left = pad_batch(items, pad_id=9, side="left")
+    assert right["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert left["input_ids"].tolist() == [[5, 6, 7], [9, 9, 8]]
+    assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_onnx_backend_vectors_match_sentence_transformers_and_the_export_is_reused(
+        tmp_path: Path, minilm_reference) -> None:  # type: ignore[no-untyped-def]
+    spec = ModelSpec(name="minilm-onnx", backend="onnx", source=MINILM.source, options={"cache_dir": str(tmp_path)})
+    backend = OnnxSentenceEmbedder(spec, resolve_placement("cpu"))
+    backend.load()
+    exported = Path(backend.onnx_path)
+    assert exported.is_file() and exported.is_relative_to(tmp_path)
+    reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)
+    assert cosines(vectors(backend, TEXTS), reference).min() >= 0.999
+    assert backend.info()["runtime"] == "onnxruntime" and backend.info()["dimensions"] == 384
+    modified = exported.stat().st_mtime_ns
+    again = OnnxSentenceEmbedder(spec, resolve_placement("cpu"))
+    again.load()
+    assert again.onnx_path == backend.onnx_path and exported.stat().st_mtime_ns == modified
+    assert cosines(vectors(again, TEXTS[:1]), reference[:1]).min() >= 0.999
