@@ -6,6 +6,7 @@ from flask import Flask
 
 from servekit.app import create_model_service
 from services.vision.backends import REGISTRY
+from services.vision.chat_routes import install_generation
 from services.vision.fetch import UrlFetcher, UrlPolicy
 from services.vision.imaging import ImageLimits
 from services.vision.intake import ImageIntake
@@ -27,4 +28,5 @@ def create_app(settings: VisionSettings | None = None, *, load_in_background: bo
     settings = settings or VisionSettings()
     app = create_model_service("vision", settings, REGISTRY, [bp], load_in_background=load_in_background)
     app.extensions["image_intake"] = build_intake(settings)
+    install_generation(app, settings)
     return app
