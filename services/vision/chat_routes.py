@@ -14,14 +14,15 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from PIL import Image
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 
-from servekit.app import current_settings
+from servekit.app import current_settings, metrics_of
 from servekit.context import remaining_s
 from servekit.errors import ApiError, DeadlineExceeded, InferenceError, InvalidInput
 from servekit.models import current_pool
@@ -42,6 +43,7 @@ from services.vision.routes import _model, _serve
 
 bp = Blueprint("vision_chat", __name__, url_prefix="/v1")
 GATE = "generation_gate"
+OUTCOMES = "generation_outcomes"
 
 
 class AnswerParams(BaseModel):
@@ -87,9 +89,17 @@ class ChatParams(BaseModel):
 
 
 def install_generation(app: Flask, settings: GenerationSettings) -> None:
-    """The question and chat routes, and the gate that bounds concurrent generations."""
+    """The question and chat routes, the gate that bounds concurrent generations, and their outcome counter."""
     app.extensions[GATE] = GenerationGate(settings.max_concurrent_generations)
+    app.extensions[OUTCOMES] = Counter("chat_generations_total", "Chat generations by model and how they ended "
+                                       "(stop, length, cancelled, error).", ["model", "outcome"],
+                                       registry=metrics_of(app).registry)
     app.register_blueprint(bp)
+
+
+def _count(model: str, result: Any) -> None:
+    outcome = "error" if isinstance(result, Exception) else result.finish_reason
+    current_app.extensions[OUTCOMES].labels(model, outcome).inc()
 
 
 def _gate() -> GenerationGate:
@@ -204,6 +214,7 @@ def chat() -> Any:
     finally:
         job.cancel.set()  # stops the generation if this request gave up waiting (deadline)
         gate.release()
+    _count(name, result)
     if isinstance(result, Exception):
         raise result
     return jsonify(object="chat.answer", model=name, text=result.text, finish_reason=result.finish_reason,
@@ -221,22 +232,22 @@ def _stream_response(name: str, job: ChatJob, gate: GenerationGate) -> Response:
     except Exception:
         gate.release()
         raise
-    released = threading.Event()
+    released = threading.Lock()
 
     def finish() -> None:
         job.cancel.set()
-        if not released.is_set():
-            released.set()
+        if released.acquire(blocking=False):  # once, whichever comes first
             gate.release()
 
-    response = Response(_streamed(name, job), mimetype="application/x-ndjson")
+    # Released when the stream ends, and when the server closes a response whose stream never started.
+    response = Response(_streamed(name, job, finish), mimetype="application/x-ndjson")
     response.call_on_close(finish)
     return response
 
 
-def _streamed(name: str, job: ChatJob) -> Iterator[str]:
+def _streamed(name: str, job: ChatJob, finish: Callable[[], None]) -> Iterator[str]:
     """Text pieces as the model decodes them; closing this generator cancels the job."""
-    pool, budget = current_pool(), max(job.deadline - time.monotonic(), 0.0)
+    pool, budget, app = current_pool(), max(job.deadline - time.monotonic(), 0.0), current_app._get_current_object()  # type: ignore[attr-defined]
     outcome: list[Any] = []
 
     def work() -> None:
@@ -246,6 +257,8 @@ def _streamed(name: str, job: ChatJob) -> Iterator[str]:
             outcome.append(exc)
         finally:
             job.streamer.end()  # wakes the reader even when generation never started
+            with app.app_context():
+                _count(name, outcome[0] if outcome else DeadlineExceeded("no answer"))
 
     worker = threading.Thread(target=work, name="chat-stream", daemon=True)
     stops = StopFilter(job.sampling.stop)
@@ -263,7 +276,7 @@ def _streamed(name: str, job: ChatJob) -> Iterator[str]:
         except queue.Empty:
             yield _line(DeadlineExceeded("the model did not answer in time").body())
         finally:
-            job.cancel.set()
+            finish()
 
     return lines()
 

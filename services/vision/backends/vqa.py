@@ -15,11 +15,19 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from PIL import Image
-from transformers import StoppingCriteria
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from servekit.models import resolve_source
 from services.vision.backends.base import ImageBackend, warmup_image
-from services.vision.generation import ChatAnswer, ChatJob, QuestionJob, Sampling, Turn, trim_at_stop
+from services.vision.generation import (
+    ChatAnswer,
+    ChatJob,
+    FinishReason,
+    QuestionJob,
+    Sampling,
+    Turn,
+    trim_at_stop,
+)
 
 J = TypeVar("J")
 WARMUP_QUESTION = "What is in this picture?"
@@ -118,10 +126,8 @@ class ImageTextToTextChat(GenerativeBackend):
         self.answer([QuestionJob(warmup_image(), question=WARMUP_QUESTION, max_new_tokens=2)])
 
     def make_streamer(self, timeout_s: float) -> Any:
-        """A streamer that yields the answer's text as it is decoded (prompt and special tokens left out)."""
-        from transformers import TextIteratorStreamer
-
-        return TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout_s)
+        """A streamer that yields the answer's text token by token (prompt and special tokens left out)."""
+        return TokenStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout_s)
 
     # -- tasks ---------------------------------------------------------------------------------------
     def answer(self, jobs: list[QuestionJob]) -> list[str]:
@@ -158,8 +164,6 @@ class ImageTextToTextChat(GenerativeBackend):
         return self.to_model(inputs)
 
     def _generate_kwargs(self, jobs: list[ChatJob]) -> dict[str, Any]:
-        from transformers import StoppingCriteriaList
-
         sampling = jobs[0].sampling
         kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "do_sample": not sampling.greedy,
                                   "stopping_criteria": StoppingCriteriaList([JobStop(jobs)])}
@@ -192,7 +196,8 @@ class ImageTextToTextChat(GenerativeBackend):
         end = next((index for index, token in enumerate(generated) if token in ends), None)
         kept = generated if end is None else generated[:end]
         text, stopped = trim_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), job.sampling.stop)
-        finish = "cancelled" if job.cancel.is_set() else ("stop" if stopped or end is not None else "length")
+        finish: FinishReason = "cancelled" if job.cancel.is_set() else (
+            "stop" if stopped or end is not None else "length")
         return ChatAnswer(text=text, finish_reason=finish, prompt_tokens=prompt_tokens,
                           completion_tokens=len(kept) + (end is not None))
 
@@ -201,6 +206,29 @@ class ImageTextToTextChat(GenerativeBackend):
         config = self.model.generation_config
         ends = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         return {token for token in [*ends, self.tokenizer.pad_token_id] if token is not None}
+
+
+class TokenStreamer(TextIteratorStreamer):
+    """Sends the text of every new token at once; transformers' own streamer waits for a space or a newline, which
+    delays the first piece of an answer (and all of one in a language without spaces). Only an incomplete UTF-8
+    character waits for its next bytes."""
+
+    def put(self, value: Any) -> None:
+        if len(value.shape) > 1:
+            value = value[0]
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            self.next_tokens_are_prompt = False
+            return
+        self.token_cache.extend(value.tolist())
+        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+        if text.endswith("\ufffd"):
+            return
+        piece = text[self.print_len:]
+        if text.endswith("\n"):  # a finished line: decode the next one on its own, as transformers does
+            self.token_cache, self.print_len = [], 0
+        else:
+            self.print_len = len(text)
+        self.on_finalized_text(piece)
 
 
 class JobStop(StoppingCriteria):
