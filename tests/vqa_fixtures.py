@@ -26,7 +26,7 @@ CHAT_ARCHITECTURES = ("llava", "idefics3", "paligemma")
 
 
 def _tokenizer(specials: list[str]) -> Any:
-    tokenizer = _gpt2_tokenizer()
+    tokenizer: Any = _gpt2_tokenizer()
     tokenizer.add_special_tokens({"additional_special_tokens": specials, "pad_token": "<pad>"})
     return tokenizer
 
@@ -54,7 +54,7 @@ def tiny_blip_vqa_dir() -> Path:
     from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
     torch.manual_seed(0)
-    tokenizer = _bert_tokenizer()
+    tokenizer: Any = _bert_tokenizer()
     text = _tower(vocab_size=len(tokenizer), max_position_embeddings=64, encoder_hidden_size=32,
                   bos_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
                   eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -74,10 +74,10 @@ def tiny_llava_dir() -> Path:
 
     torch.manual_seed(0)
     tokenizer = _tokenizer(["<image>"])
-    config = LlavaConfig(vision_config={"model_type": "clip_vision_model", **_tower(image_size=TINY_IMAGE,
-                                                                                     patch_size=8)},
-                         text_config=_text_config(tokenizer), image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-                         vision_feature_layer=-1, vision_feature_select_strategy="default")
+    vision = {"model_type": "clip_vision_model", **_tower(image_size=TINY_IMAGE, patch_size=8)}
+    config = LlavaConfig(vision_config=vision, text_config=_text_config(tokenizer), vision_feature_layer=-1,
+                         vision_feature_select_strategy="default",
+                         **{"image_token_id": tokenizer.convert_tokens_to_ids("<image>")})
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": TINY_IMAGE},
                                            crop_size={"height": TINY_IMAGE, "width": TINY_IMAGE}),
@@ -118,9 +118,9 @@ def tiny_paligemma_dir() -> Path:
     tokenizer.bos_token = "<pad>"
     config = PaliGemmaConfig(text_config=_text_config(tokenizer, "gemma", head_dim=8), projection_dim=32,
                              vision_config={**_tower(image_size=TINY_IMAGE, patch_size=8), "projection_dim": 32},
-                             image_token_id=tokenizer.convert_tokens_to_ids("<image>"))
+                             **{"image_token_id": tokenizer.convert_tokens_to_ids("<image>")})
     images = SiglipImageProcessorPil(size={"height": TINY_IMAGE, "width": TINY_IMAGE})
-    images.image_seq_length = (TINY_IMAGE // 8) ** 2
+    images.image_seq_length = (TINY_IMAGE // 8) ** 2  # type: ignore[attr-defined]
     return _save("tiny-paligemma", PaliGemmaForConditionalGeneration(config),
                  PaliGemmaProcessor(image_processor=images, tokenizer=tokenizer))
 

@@ -230,7 +230,7 @@ def test_a_client_that_leaves_stops_its_generation(app: Flask, url: str) -> None
     before = outcomes(url, "cancelled")
     body = {"model": "tiny-llava", "stream": True, **conversation(image(), text("Go on."), max_new_tokens=3000)}
     with requests.post(f"{url}/v1/chat", json=body, stream=True, timeout=60) as response:
-        first = next(response.iter_lines(chunk_size=None))
+        first = next(response.iter_lines(chunk_size=None))  # type: ignore[call-overload]
         assert "delta" in json.loads(first)
     deadline = time.monotonic() + 60
     while outcomes(url, "cancelled") == before and time.monotonic() < deadline:

@@ -220,7 +220,7 @@ class TokenStreamer(TextIteratorStreamer):
             self.next_tokens_are_prompt = False
             return
         self.token_cache.extend(value.tolist())
-        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+        text = str(self.tokenizer.decode(self.token_cache, **self.decode_kwargs))
         if text.endswith("\ufffd"):
             return
         piece = text[self.print_len:]
