@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from flask import Blueprint, Response, request
 
+from gateway.routes.events import relay_events
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
 from servekit.uploads import is_multipart, raw_body, unsupported_media
@@ -27,7 +28,11 @@ OTHER_AUDIO_TYPES = frozenset({"application/ogg", "application/octet-stream", "v
 
 
 def _relay(response: requests.Response) -> Response:
+    """The audio service's answer with its content type; server-sent events (stream=true) as they arrive."""
     content_type = response.headers.get("Content-Type", "application/json")
+    if content_type.startswith("text/event-stream"):
+        return Response(relay_events(response), status=response.status_code, content_type=content_type,
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return Response(response.content, status=response.status_code, content_type=content_type)
 
 
@@ -39,12 +44,13 @@ def _forward_multipart() -> requests.Response:
     upload = files[0]
     part = (upload.filename or "audio", upload.read(), upload.mimetype or "application/octet-stream")
     fields = {key: values for key, values in request.form.lists()}
-    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)  # type: ignore[arg-type]
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields,  # type: ignore[arg-type]
+                                     stream=True)
 
 
 def _forward_raw() -> requests.Response:
     return upstream("audio").request("POST", TRANSCRIBE_PATH, data=raw_body(), params=request.args.to_dict(flat=False),
-                                     headers={"Content-Type": request.mimetype})
+                                     headers={"Content-Type": request.mimetype}, stream=True)
 
 
 @bp.post("/audio/transcriptions")
@@ -53,7 +59,7 @@ def create_transcription() -> Any:
     if is_multipart():
         return _relay(_forward_multipart())
     if request.is_json:
-        return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json()))
+        return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json(), stream=True))
     if mimetype.startswith("audio/") or mimetype in OTHER_AUDIO_TYPES:
         return _relay(_forward_raw())
     raise unsupported_media("audio", "audio")

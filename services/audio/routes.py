@@ -22,6 +22,7 @@ from services.audio.formats import render
 from services.audio.intake import read_upload
 from services.audio.limits import duration_limits, embed_limits, is_async_job, job_budget_s
 from services.audio.settings import AudioSettings
+from services.audio.streaming import check_streamable, stream_transcript
 from services.audio.transcript import Transcript, TranscriptionJob
 
 bp = Blueprint("audio", __name__, url_prefix="/v1")
@@ -42,11 +43,15 @@ def transcribe() -> Any:
     backend = _backend(pool, name, "transcribe")
     options = upload.params.options()
     backend.check_options(options)
+    if upload.params.stream:
+        check_streamable(upload.params.response_format)
     job = is_async_job()
     audio = decode_audio(upload.data, target_rate=backend.sampling_rate, limits=duration_limits(settings, job=job),
                          param=upload.param)
     budget = job_budget_s(settings) if job else remaining_s()
     work = TranscriptionJob(audio.samples, audio.sample_rate, options, time.monotonic() + budget)
+    if upload.params.stream:
+        return stream_transcript(pool, name, work, budget)
     result = pool.run(name, "transcribe", [work], budget)[0]
     if isinstance(result, ApiError):
         raise result

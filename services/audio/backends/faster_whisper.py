@@ -78,6 +78,7 @@ class FasterWhisperBackend(AudioBackend):
         for raw in found:
             job.check_deadline(self.name)
             segments.append(_segment(len(segments), raw))
+            job.finished(segments[-1])
         return Transcript(language=info.language, duration=job.duration_s, segments=segments)
 
     # -- embeddings ----------------------------------------------------------------------------------
