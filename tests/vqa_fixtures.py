@@ -38,10 +38,9 @@ def _text_config(tokenizer: Any, model_type: str = "llama", **extra: Any) -> dic
             "pad_token_id": tokenizer.pad_token_id, **extra}
 
 
-def _save(name: str, model: Any, processor: Any) -> Path:
+def _save(folder: Path, model: Any, processor: Any) -> Path:
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    folder = _ROOT / name
     model.eval().save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
@@ -83,12 +82,12 @@ def tiny_llava_dir() -> Path:
                                            crop_size={"height": TINY_IMAGE, "width": TINY_IMAGE}),
         tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
         chat_template=CHAT_TEMPLATE.replace("IMAGE", "<image>"))
-    return _save("tiny-llava", LlavaForConditionalGeneration(config), processor)
+    return _save(_ROOT / "tiny-llava", LlavaForConditionalGeneration(config), processor)
 
 
-@cache
-def tiny_idefics3_dir() -> Path:
-    """Idefics3, the architecture of SmolVLM (image splitting on, 32-pixel tiles)."""
+def idefics3_dir(folder: Path, text: dict[str, Any], vision: dict[str, Any], *, scale_factor: int, image_side: int,
+                 image_seq_len: int, splitting: bool = True) -> Path:
+    """An Idefics3 checkpoint (SmolVLM's architecture) of any size, random weights, as a model folder."""
     import torch
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
@@ -96,14 +95,20 @@ def tiny_idefics3_dir() -> Path:
     torch.manual_seed(0)
     tokenizer = _tokenizer(["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"]
                            + [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)])
-    config = Idefics3Config(text_config=_text_config(tokenizer), scale_factor=2,
-                            vision_config=_tower(image_size=TINY_IMAGE, patch_size=8),
-                            image_token_id=tokenizer.convert_tokens_to_ids("<image>"))
-    images = Idefics3ImageProcessorPil(size={"longest_edge": 2 * TINY_IMAGE},
-                                       max_image_size={"longest_edge": TINY_IMAGE})
-    processor = Idefics3Processor(image_processor=images, tokenizer=tokenizer, image_seq_len=4,
+    config = Idefics3Config(text_config={**_text_config(tokenizer), **text}, scale_factor=scale_factor,
+                            vision_config=vision, image_token_id=tokenizer.convert_tokens_to_ids("<image>"))
+    images = Idefics3ImageProcessorPil(size={"longest_edge": 2 * image_side}, do_image_splitting=splitting,
+                                       max_image_size={"longest_edge": image_side})
+    processor = Idefics3Processor(image_processor=images, tokenizer=tokenizer, image_seq_len=image_seq_len,
                                   chat_template=CHAT_TEMPLATE.replace("IMAGE", "<image>"))
-    return _save("tiny-idefics3", Idefics3ForConditionalGeneration(config), processor)
+    return _save(folder, Idefics3ForConditionalGeneration(config), processor)
+
+
+@cache
+def tiny_idefics3_dir() -> Path:
+    """Idefics3, the architecture of SmolVLM (image splitting on, 32-pixel tiles)."""
+    return idefics3_dir(_ROOT / "tiny-idefics3", {}, _tower(image_size=TINY_IMAGE, patch_size=8), scale_factor=2,
+                        image_side=TINY_IMAGE, image_seq_len=4)
 
 
 @cache
@@ -121,7 +126,7 @@ def tiny_paligemma_dir() -> Path:
                              **{"image_token_id": tokenizer.convert_tokens_to_ids("<image>")})
     images = SiglipImageProcessorPil(size={"height": TINY_IMAGE, "width": TINY_IMAGE})
     images.image_seq_length = (TINY_IMAGE // 8) ** 2  # type: ignore[attr-defined]
-    return _save("tiny-paligemma", PaliGemmaForConditionalGeneration(config),
+    return _save(_ROOT / "tiny-paligemma", PaliGemmaForConditionalGeneration(config),
                  PaliGemmaProcessor(image_processor=images, tokenizer=tokenizer))
 
 
