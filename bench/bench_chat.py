@@ -118,7 +118,8 @@ def main() -> None:
                   "tokens/s per request (p50) | requests |\n| --- | --- | --- | --- | --- | --- | --- |", flush=True)
             for stream in (False, True):
                 for clients in (1, args.clients):
-                    figures = scenario(gateway.url, {**body, "stream": stream}, clients, args.rounds)
+                    streaming = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+                    figures = scenario(gateway.url, {**body, **streaming}, clients, args.rounds)
                     print(f"| {'streamed' if stream else 'whole'} | {clients} | {figures['tokens_per_s']:.1f} | "
                           f"{figures['ttft_s']:.2f} s | {figures['latency_s']:.2f} s | "
                           f"{figures['per_request_tokens_per_s']:.1f} | {figures['requests']:.0f} |", flush=True)

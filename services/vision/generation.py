@@ -61,13 +61,17 @@ class ChatJob:
     deadline: float
     cancel: threading.Event = field(default_factory=threading.Event)
     streamer: Any = None  # a transformers TextIteratorStreamer when the answer is streamed
+    timed_out: bool = False  # generation was stopped by the deadline
 
     @property
     def images(self) -> list[Image.Image]:
         return [part for turn in self.turns for part in turn.parts if isinstance(part, Image.Image)]
 
     def should_stop(self) -> bool:
-        return self.cancel.is_set() or time.monotonic() > self.deadline
+        """Asked after every token: the client left, or the deadline passed (remembered: the answer is a 504)."""
+        if time.monotonic() > self.deadline:
+            self.timed_out = True
+        return self.cancel.is_set() or self.timed_out
 
 
 @dataclass(frozen=True)

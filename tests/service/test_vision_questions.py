@@ -269,3 +269,13 @@ def test_concurrent_questions_share_generate_calls(app: Flask, client: FlaskClie
     after = batches()
     assert statuses == [200] * 3
     assert after[1] - before[1] == 3 and after[0] - before[0] < 3
+
+
+def test_the_deadline_ends_a_long_generation_streamed_or_not(client: FlaskClient) -> None:
+    body = {"model": "tiny-llava", **conversation(text("Go on."), max_new_tokens=3000)}
+    short = {"X-Request-Timeout-Ms": "400"}
+    whole = client.post("/v1/chat", json=body, headers=short)
+    assert (whole.status_code, whole.get_json()["error"]["code"]) == (504, "timeout")
+    streamed = client.post("/v1/chat", json={**body, "stream": True}, headers=short)
+    lines = [json.loads(line) for line in streamed.get_data(as_text=True).splitlines() if line]
+    assert lines[-1]["error"]["code"] == "timeout" and all("delta" in line for line in lines[:-1])

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from PIL import Image
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from servekit.errors import DeadlineExceeded
 from servekit.models import resolve_source
 from services.vision.backends.base import ImageBackend, warmup_image
 from services.vision.generation import (
@@ -130,14 +131,14 @@ class ImageTextToTextChat(GenerativeBackend):
         return TokenStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout_s)
 
     # -- tasks ---------------------------------------------------------------------------------------
-    def answer(self, jobs: list[QuestionJob]) -> list[str]:
+    def answer(self, jobs: list[QuestionJob]) -> list[str | Exception]:
         import time
 
         chats = [ChatJob([Turn("user", (job.image, job.question))], Sampling(max_new_tokens=job.max_new_tokens),
                          deadline=time.monotonic() + 3600.0) for job in jobs]
-        return [answer.text.strip() for answer in self.chat(chats)]
+        return [answer if isinstance(answer, Exception) else answer.text.strip() for answer in self.chat(chats)]
 
-    def chat(self, jobs: list[ChatJob]) -> list[ChatAnswer]:
+    def chat(self, jobs: list[ChatJob]) -> list[ChatAnswer | Exception]:
         # A streamer takes one sequence: streamed jobs run alone (their own key), the rest share generate calls.
         return run_grouped(jobs, lambda job: (job.sampling, bool(job.images), id(job) if job.streamer else 0),
                            self._generate)
@@ -175,7 +176,7 @@ class ImageTextToTextChat(GenerativeBackend):
             kwargs["streamer"] = jobs[0].streamer
         return kwargs
 
-    def _generate(self, jobs: list[ChatJob]) -> list[ChatAnswer]:
+    def _generate(self, jobs: list[ChatJob]) -> list[ChatAnswer | Exception]:
         import torch
 
         with self.stage("preprocess", len(jobs)):
@@ -191,7 +192,9 @@ class ImageTextToTextChat(GenerativeBackend):
             return [self._answer(job, row[prompt_length:].tolist(), int(count))
                     for job, row, count in zip(jobs, tokens, prompt_tokens, strict=True)]
 
-    def _answer(self, job: ChatJob, generated: list[int], prompt_tokens: int) -> ChatAnswer:
+    def _answer(self, job: ChatJob, generated: list[int], prompt_tokens: int) -> ChatAnswer | Exception:
+        if job.timed_out and not job.cancel.is_set():
+            return DeadlineExceeded(f"model {self.name} ran out of time generating this answer")
         ends = self._end_tokens()
         end = next((index for index, token in enumerate(generated) if token in ends), None)
         kept = generated if end is None else generated[:end]
