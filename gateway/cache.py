@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 import redis
@@ -24,6 +25,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.cache_store import ResultStore
+from gateway.routes.chat import cacheable as chat_cacheable
 from gateway.settings import GatewaySettings
 from gateway.upstreams import upstream
 from servekit.app import metrics_of
@@ -34,6 +36,8 @@ from servekit.slots import AppSlot
 log = logging.getLogger(__name__)
 
 CACHE_HEADER = "X-Cache"
+# Routes whose answers are cached only when the request says they repeat (chat: greedy or seeded, not streamed).
+ROUTE_CONDITIONS: dict[str, Callable[[], bool]] = {"/v1/chat/completions": chat_cacheable}
 VOLATILE_MODEL_FIELDS = frozenset({"status"})
 
 
@@ -145,7 +149,8 @@ class ResultCache:
             return None
         g.cache_status = "BYPASS"
         directives = cache_directives()
-        if "no-store" in directives:
+        condition = ROUTE_CONDITIONS.get(rule.rule)
+        if "no-store" in directives or (condition is not None and not condition()):
             return None
         service = upstream_for(rule.rule)
         version = self._versions.version(service) if service else None

@@ -33,6 +33,7 @@ SCOPE_RULES: tuple[ScopeRule, ...] = (
     ScopeRule("/v1/models", None, READ_METHODS),
     ScopeRule("/v1/images", "images"),
     ScopeRule("/v1/audio", "audio"),
+    ScopeRule("/v1/chat", "chat"),
     ScopeRule("/v1/collections/<name>/search", "collections:read"),
     ScopeRule("/v1/collections", "collections:read", READ_METHODS),
     ScopeRule("/v1/collections", "collections:write"),

@@ -60,8 +60,10 @@ class GatewaySettings(_Base):
     cache_enabled: bool = Field(True, description="Serve repeated requests from the result cache.")
     cache_routes: list[str] = Field(
         default_factory=lambda: ["/v1/embeddings", "/v1/images/captions", "/v1/images/classifications",
-                                 "/v1/images/ocr", "/v1/audio/transcriptions"],
-        description="JSON list of POST routes whose successful answers are cached.")
+                                 "/v1/images/ocr", "/v1/images/questions", "/v1/audio/transcriptions",
+                                 "/v1/chat/completions"],
+        description="JSON list of POST routes whose successful answers are cached (chat completions only when "
+        "not streamed and greedy (temperature 0) or seeded).")
     cache_ttl_s: int = Field(3600, ge=1, description="How long a cached result is kept, in seconds.")
     cache_max_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="Size bound of the in-memory cache (least recently used entries "

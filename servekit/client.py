@@ -99,10 +99,12 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         context: CallContext | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one request; raise the relayed error for a non-2xx answer.
 
         ``context`` defaults to the current request's; pass a captured one when calling from another thread.
+        ``stream`` leaves the body unread (close the response when done); the read timeout is then per chunk.
         """
         context = context or CallContext.capture()
         budget = self._budget(timeout_s, context)
@@ -110,7 +112,7 @@ class ServiceClient:
             response = self._session.request(
                 method, self.base_url + path, json=json, data=data, files=files, params=params,
                 headers=self._headers(headers, budget, context),
-                timeout=(min(self.connect_timeout_s, budget), budget),
+                timeout=(min(self.connect_timeout_s, budget), budget), stream=stream,
             )
         except requests.Timeout:
             raise DeadlineExceeded(f"the {self.name} service did not answer in time") from None

@@ -12,6 +12,7 @@ import requests
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
+from gateway.routes.events import relay_events
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
 from servekit.uploads import is_multipart, is_raw_media, raw_body, unsupported_media
@@ -23,7 +24,11 @@ TRANSCRIBE_PATH = "/v1/transcribe"
 
 
 def _relay(response: requests.Response) -> Response:
+    """The audio service's answer with its content type; server-sent events (stream=true) as they arrive."""
     content_type = response.headers.get("Content-Type", "application/json")
+    if content_type.startswith("text/event-stream"):
+        return Response(relay_events(response), status=response.status_code, content_type=content_type,
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return Response(response.content, status=response.status_code, content_type=content_type)
 
 
@@ -35,12 +40,12 @@ def _forward_multipart() -> requests.Response:
     upload = files[0]
     part = (upload.filename or "audio", upload.read(), upload.mimetype or "application/octet-stream")
     fields = {key: values for key, values in request.form.lists()}
-    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields)
+    return upstream("audio").request("POST", TRANSCRIBE_PATH, files={"file": part}, data=fields, stream=True)
 
 
 def _forward_raw() -> requests.Response:
     return upstream("audio").request("POST", TRANSCRIBE_PATH, data=raw_body(), params=request.args.to_dict(flat=False),
-                                     headers={"Content-Type": request.mimetype})
+                                     headers={"Content-Type": request.mimetype}, stream=True)
 
 
 @bp.post("/audio/transcriptions")
@@ -48,7 +53,7 @@ def create_transcription() -> ResponseReturnValue:
     if is_multipart():
         return _relay(_forward_multipart())
     if request.is_json:
-        return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json()))
+        return _relay(upstream("audio").request("POST", TRANSCRIBE_PATH, json=require_json(), stream=True))
     if is_raw_media("audio"):
         return _relay(_forward_raw())
     raise unsupported_media("audio", "audio")

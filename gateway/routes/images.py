@@ -1,4 +1,4 @@
-"""Public routes for image captioning, classification and OCR, forwarded to the vision service.
+"""Public routes for image captioning, classification, OCR and questions, forwarded to the vision service.
 
 Each route takes JSON (``input``: base64 or data URIs, plus parameters), multipart ``file`` parts with form
 fields, or a raw ``image/*`` body with parameters in the query string. Multipart and raw bodies are turned into
@@ -63,3 +63,8 @@ def create_classifications() -> ResponseReturnValue:
 @bp.post("/images/ocr")
 def create_ocr() -> ResponseReturnValue:
     return _forward("/v1/ocr")
+
+
+@bp.post("/images/questions")
+def create_answers() -> Any:
+    return _forward("/v1/answer")

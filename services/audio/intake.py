@@ -44,6 +44,7 @@ class TranscribeParams(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=1.0)
     timestamp_granularities: list[Granularity] = Field(default_factory=lambda: ["segment"],  # type: ignore[arg-type]
                                                        max_length=2)
+    stream: bool = Field(False, description="Send transcript.text.delta events segment by segment (json/text).")
 
     @field_validator("language", "prompt", "model", mode="before")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +31,9 @@ class TranscriptionItem:
     sample_rate: int
     options: TranscribeOptions
     deadline: float
+    # Streamed transcription: told of each segment as it is finished; set ``cancelled`` when the client leaves.
+    on_segment: list[Callable[[Segment], None]] = field(default_factory=list)
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
     def duration_s(self) -> float:
@@ -38,6 +43,12 @@ class TranscriptionItem:
         """Stop working on a recording whose caller's time is up (called between segments)."""
         if time.monotonic() > self.deadline:
             raise DeadlineExceeded(f"model {model} ran out of time transcribing this recording")
+        if self.cancelled.is_set():
+            raise DeadlineExceeded(f"the caller of model {model} left", code="cancelled")
+
+    def finished(self, segment: Segment) -> None:
+        for listener in self.on_segment:
+            listener(segment)
 
 
 @dataclass(frozen=True)

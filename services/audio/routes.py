@@ -19,6 +19,7 @@ from services.audio.intake import read_upload
 from services.audio.items import Transcript, TranscriptionItem
 from services.audio.limits import duration_limits, is_async_job, job_budget_s
 from services.audio.settings import AudioSettings
+from services.audio.streaming import check_streamable, stream_transcript
 
 bp = Blueprint("audio", __name__, url_prefix="/v1")
 
@@ -32,11 +33,15 @@ def transcribe() -> ResponseReturnValue:
     backend = as_audio_backend(pool.backend(name, "transcribe"))
     options = upload.params.options()
     backend.check_options(options)
+    if upload.params.stream:
+        check_streamable(upload.params.response_format)
     job = is_async_job()
     audio = decode_audio(upload.data, target_rate=backend.sampling_rate, limits=duration_limits(settings, job=job),
                          param=upload.param)
     budget = job_budget_s(settings) if job else remaining_s()
     work = TranscriptionItem(audio.samples, audio.sample_rate, options, time.monotonic() + budget)
+    if upload.params.stream:
+        return stream_transcript(pool, name, work, budget)
     result = pool.run(name, "transcribe", [work], budget)[0]
     if isinstance(result, ApiError):
         raise result

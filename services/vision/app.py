@@ -6,6 +6,7 @@ from flask import Flask
 
 from servekit.app import create_model_service
 from services.vision.backends import REGISTRY
+from services.vision.chat_routes import install_generation
 from services.vision.fetch import UrlFetcher, UrlPolicy
 from services.vision.imaging import ImageLimits
 from services.vision.intake import IMAGE_INTAKE, ImageIntake, read_embed
@@ -28,4 +29,5 @@ def create_app(settings: VisionSettings | None = None, *, load_in_background: bo
     app = create_model_service("vision", settings, REGISTRY, [bp], embed_intake=read_embed,
                                load_in_background=load_in_background)
     IMAGE_INTAKE.set(app, build_intake(settings))
+    install_generation(app, settings)
     return app

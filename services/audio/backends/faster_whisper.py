@@ -78,6 +78,7 @@ class FasterWhisperBackend(AudioBackend):
         for raw in found:
             item.check_deadline(self.name)
             segments.append(_segment(len(segments), raw))
+            item.finished(segments[-1])
         return Transcript(language=info.language, duration=item.duration_s, segments=segments)
 
     # -- embeddings ----------------------------------------------------------------------------------

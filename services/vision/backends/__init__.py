@@ -7,4 +7,6 @@ REGISTRY: dict[str, str] = {
     "siglip-vision": "services.vision.backends.clip:SiglipImageEmbedder",
     "blip": "services.vision.backends.captioning:BlipCaptioner",
     "vision-encoder-decoder": "services.vision.backends.captioning:VisionEncoderDecoderCaptioner",
+    "blip-vqa": "services.vision.backends.vqa:BlipQuestionAnswerer",
+    "image-text-to-text": "services.vision.backends.vqa:ImageTextToTextChat",
 }

@@ -29,6 +29,8 @@ def test_every_v1_route_has_a_row_in_the_scope_table() -> None:
         ("/v1/embeddings", "POST", "embeddings"),
         ("/v1/images/captions", "POST", "images"),
         ("/v1/audio/transcriptions", "POST", "audio"),
+        ("/v1/chat/completions", "POST", "chat"),
+        ("/v1/images/questions", "POST", "images"),
         ("/v1/collections", "GET", "collections:read"),
         ("/v1/collections/<name>", "DELETE", "collections:write"),
         ("/v1/collections/<name>/items", "POST", "collections:write"),

@@ -1,4 +1,4 @@
-"""The audio service app shared by the audio service tests."""
+"""Apps shared by service tests of several areas."""
 
 from __future__ import annotations
 
