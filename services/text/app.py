@@ -6,10 +6,11 @@ from flask import Flask
 
 from servekit.app import create_model_service
 from services.text.backends import REGISTRY
+from services.text.rerank import bp as rerank_bp
 from services.text.routes import bp
 from services.text.settings import TextSettings
 
 
 def create_app(settings: TextSettings | None = None, *, load_in_background: bool = True) -> Flask:
-    return create_model_service("text", settings or TextSettings(), REGISTRY, [bp],
+    return create_model_service("text", settings or TextSettings(), REGISTRY, [bp, rerank_bp],
                                 load_in_background=load_in_background)

