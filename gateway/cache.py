@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CACHE_HEADER = "X-Cache"
 # Which upstream serves a route (its model list gives the version); embeddings depend on the body's modality.
 ROUTE_UPSTREAMS: dict[str, str] = {"/v1/images": "vision", "/v1/audio": "audio", "/v1/fuse": "fusion",
-                                   "/v1/classifications": "fusion"}
+                                   "/v1/classifications": "fusion", "/v1/rerank": "text"}
 VOLATILE_MODEL_FIELDS = frozenset({"status"})
 
 

