@@ -51,3 +51,33 @@ def rerank_text_app(token: str | None = None, reranker_dir: Path | None = None) 
     if not app.extensions["pool"].ready:
         raise RuntimeError("the rerank text service did not load its models")
     return app
+
+
+def trained_cross_encoder_dir(pairs: list[tuple[str, str, float]], steps: int = 150, seed: int = 0) -> Path:
+    """The tiny cross-encoder fitted to labelled (query, document, relevance) pairs, saved as a model folder.
+
+    It learns exactly these pairs (a stand-in for a real reranker's judgement on a labelled set); it says
+    nothing about quality on other texts.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    source = tiny_cross_encoder_dir(seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    model = AutoModelForSequenceClassification.from_pretrained(str(source))
+    torch.manual_seed(seed)
+    encoded = tokenizer([q for q, _, _ in pairs], [d for _, d, _ in pairs], padding=True, truncation=True,
+                        max_length=64, return_tensors="pt")
+    labels = torch.tensor([label for _, _, label in pairs], dtype=torch.float32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**encoded).logits[:, 0], labels)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    folder = _ROOT / f"trained-cross-encoder-{seed}-{len(pairs)}"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.fusion.features import Inputs
+from services.fusion.rerank import RerankStage
 from services.fusion.strategies import LateMethod, Strategy
 
 Modality = Literal["text", "image", "audio"]
@@ -93,6 +94,7 @@ class SearchRequest(FusionParams):
     query: InputModel
     top_k: int = Field(10, ge=1)
     filter: dict[str, Any] | None = None
+    rerank: RerankStage | None = Field(None, description="Reorder the best candidates with a cross-encoder.")
 
 
 class ClassifyRequest(FusionParams):

@@ -108,4 +108,5 @@ def search_collection(name: str) -> Any:
     rt = runtime()
     body = parse_json(SearchRequest)
     options = rt.options(body)
-    return jsonify(search(rt, name, body.query.inputs(), options, body.top_k, body.filter, body.allow_degraded))
+    return jsonify(search(rt, name, body.query.inputs(), options, body.top_k, body.filter, body.allow_degraded,
+                          body.rerank))
