@@ -80,7 +80,7 @@ def search(rt: FusionRuntime, collection: str, query_inputs: Inputs, options: Fu
     rt.store.require(collection)
     if top_k > rt.settings.max_top_k:
         raise InvalidInput(f"top_k is at most {rt.settings.max_top_k}", param="top_k", code="top_k_too_large")
-    expression = compile_filter(where)
+    expression = compile_filter(where, indexed=rt.store.indexed(collection))
     stored = set(rt.store.spaces(collection))
     query = rt.extract_one(query_inputs, allow_degraded, want_spaces=stored)
     space = None

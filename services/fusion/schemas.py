@@ -72,6 +72,8 @@ class FuseRequest(FusionParams):
 class CreateCollection(Strict):
     name: str = Field(min_length=1, max_length=63)
     description: str = Field("", max_length=2000)
+    indexed: dict[str, str] = Field(default_factory=dict, description="Metadata keys filters use often -> "
+                                    "string, int or float: kept in typed columns under a scalar index.")
 
 
 class ItemModel(InputModel):

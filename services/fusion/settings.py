@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -32,6 +33,10 @@ class FusionSettings(ServiceSettings):
     )
     milvus_token: str | None = Field(None, description="Token (user:password or API key) of a Milvus server.")
     milvus_db: str = Field("", description="Milvus database to use on a server; empty = the default database.")
+    milvus_consistency: Literal["Strong", "Session", "Bounded", "Eventually"] = Field(
+        "Strong", description="Consistency of reads on a Milvus server: Strong = every read sees every write "
+        "acknowledged before it, by any replica; Bounded/Eventually trade that for latency.",
+    )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an encoder service.")
     upstream_pool_size: int = Field(32, ge=1, description="Pooled connections per encoder service.")
     fanout_workers: int = Field(64, ge=1, le=1024, description="Threads of the parallel fan-out to encoders.")

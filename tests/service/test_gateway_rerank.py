@@ -16,8 +16,8 @@ from tests.support.inprocess import serve_app
 from tests.support.processes import free_port
 
 AUTH = {"Authorization": "Bearer sk-all"}
-BODY: dict[str, Any] = {"query": "where do cats sleep", "documents": ["On the sofa.", {"text": "In a box.", "id": 7}, "At noon."],
-        "top_n": 2, "return_documents": True}
+BODY: dict[str, Any] = {"query": "where do cats sleep", "top_n": 2, "return_documents": True,
+                        "documents": ["On the sofa.", {"text": "In a box.", "id": 7}, "At noon."]}
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from servekit.errors import InvalidInput, NotFound
 from servekit.items import per_item_data
 from servekit.validation import parse_json
+from services.fusion.indexed import check_indexed
 from services.fusion.jobs import IngestJobs
 from services.fusion.retrieval import search, upsert_items
 from services.fusion.runtime import FusionRuntime, runtime
@@ -40,7 +41,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.post("")
 def create_collection() -> Any:
     body = parse_json(CreateCollection)
-    return jsonify(runtime().store.create_collection(body.name, body.description)), 201
+    check_indexed(body.indexed)
+    return jsonify(runtime().store.create_collection(body.name, body.description, body.indexed)), 201
 
 
 @bp.get("")
