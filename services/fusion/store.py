@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,6 +314,18 @@ class MilvusStore:
         rows = self._client.query(table, filter="", output_fields=["id"], limit=limit, offset=offset, **self._read)
         return [row["id"] for row in rows]
 
+    def iter_ids(self, name: str, batch: int = 1000) -> Iterator[list[str]]:
+        """Every item id, a batch at a time (a server-side cursor: no offset limit)."""
+        self.require(name)
+        table = self._items_table(name)
+        self._ensure_loaded(table)
+        cursor = self._client.query_iterator(table, batch_size=batch, filter="", output_fields=["id"], **self._read)
+        try:
+            while rows := cursor.next():
+                yield [row["id"] for row in rows]
+        finally:
+            cursor.close()
+
     def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete items and their vectors; the number that existed."""
         existing = list(self.get(name, ids))
@@ -353,6 +365,12 @@ class MilvusStore:
                 vector = np.asarray(row["vector"], dtype=np.float64)
                 result.setdefault(row["item_id"], {}).setdefault(row["modality"], {})[space] = vector
         return result
+
+    def flush(self, name: str) -> None:
+        """Seal the collection's recent writes into segments that a server indexes (after a bulk load);
+        acknowledged writes are durable without it."""
+        for table in [self._items_table(name), *(t for t, _ in self.spaces(name).values())]:
+            self._client.flush(table)
 
     def close(self) -> None:
         """Close the client; for the embedded file, also stop Milvus Lite's in-process server cleanly."""

@@ -14,6 +14,7 @@ import requests
 
 from tests.e2e.conftest import E2E_KEY
 from tests.fusion_fixtures import photo_b64, speech_b64
+from tests.support.milvus_server import drop_everything
 from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.e2e
@@ -29,8 +30,9 @@ PHOTOS = {"cat": "chelsea", "coffee": "coffee", "astronaut": "astronaut", "rocke
 
 
 class Stack:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, milvus_uri: str = "") -> None:
         self.tmp = tmp
+        self.milvus_uri = milvus_uri
         self.encoders: dict[str, ServiceProcess] = {}
         self.fusion: ServiceProcess | None = None
         self.gateway: ServiceProcess | None = None
@@ -49,7 +51,7 @@ class Stack:
     def start_fusion(self, port: int | None = None) -> ServiceProcess:
         # A second of every deadline for the answer: two cores shared with a busy Whisper leave Python slow.
         env = {"FUSION_DATA_DIR": str(self.tmp / "fusion"), "FUSION_REQUEST_TIMEOUT_S": "120",
-               "FUSION_ANSWER_MARGIN_S": "1.0",
+               "FUSION_ANSWER_MARGIN_S": "1.0", "FUSION_MILVUS_URI": self.milvus_uri,
                **{f"FUSION_{name.upper()}_URL": service.url for name, service in self.encoders.items()}}
         return start_service("fusion", env, port=port)
 
@@ -65,14 +67,18 @@ class Stack:
                                 headers={"Authorization": f"Bearer {E2E_KEY}", **(headers or {})})
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("fusion-stack"))
+@pytest.fixture(scope="module", params=["lite", "server"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack, its fusion service on the embedded Milvus Lite file or on a real Milvus server."""
+    server: str = request.getfixturevalue("milvus_server_uri") if request.param == "server" else ""
+    running = Stack(tmp_path_factory.mktemp("fusion-stack"), server)
     try:
         running.start()
         yield running
     finally:
         running.stop()
+        if server:
+            drop_everything(server)
 
 
 def _items() -> list[dict[str, Any]]:
@@ -97,7 +103,7 @@ def ingested(stack: Stack) -> Stack:
     while not job["finished"] and time.monotonic() < deadline:
         time.sleep(0.5)
         job = stack.call("GET", f"/v1/collections/media/ingest/{job['id']}").json()
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", job.get("errors")
     assert job["done"] == job["total"] == len(_items())
     return stack
 
