@@ -32,7 +32,6 @@ def rerank() -> Any:
     texts = document_texts(request.documents, settings.max_rerank_documents, settings.max_chars_per_item)
     pool = current_pool()
     name = request.model or pool.default_model("rerank")
-    pool.backend(name, "rerank")
     results = pool.run(name, "rerank", [(request.query, text) for text in texts], remaining_s())
     raise_first_failure(results, param="documents")
     tokens = sum(count for _, count in results)
