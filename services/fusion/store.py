@@ -107,7 +107,7 @@ def _id_list(ids: Iterable[str]) -> str:
 class MilvusStore:
     """The one storage implementation; ``uri`` is a ``.db`` file (embedded) or a server URL."""
 
-    def __init__(self, uri: str, *, token: str | None = None, db_name: str = "", consistency: str = "Strong") -> None:
+    def __init__(self, uri: str, *, token: str | None = None, db_name: str = "", consistency: str = "Session") -> None:
         kwargs: dict[str, Any] = {"uri": uri}
         if token:
             kwargs["token"] = token
@@ -117,7 +117,7 @@ class MilvusStore:
         self._embedded = None if re.match(r"^[a-z]+://", uri) else uri
         if self._embedded is not None:
             logging.getLogger("grpc._server").addFilter(_UNIMPLEMENTED_RPC)
-        # Reads wait for the writes acknowledged before them (any replica's), unless configured otherwise.
+        # Reads see this process's acknowledged writes (Session), or as configured (Milvus Lite: always all).
         self._read = {"consistency_level": consistency}
         self._legacy_scalar_index: bool | None = None
         self._lock = threading.Lock()
