@@ -19,6 +19,7 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _COMPARISONS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 # Lists become chains of comparisons: Milvus Lite takes no JSON path on the left of ``in``.
 _LISTS = {"$in": ("==", " or "), "$nin": ("!=", " and ")}
+_NEGATIONS = frozenset({"$ne", "$nin"})
 Scalar = str | int | float | bool
 
 
@@ -58,5 +59,10 @@ def compile_filter(where: Mapping[str, Any] | None, column: str = "meta",
             conditions = [_condition(field, op, value, f"{param}.{op}") for op, value in spec.items()]
         else:
             conditions = [_condition(field, "$eq", spec, param)]
-        parts.extend(guarded(key, kind, c) if kind else c for c in conditions)
+        if kind:
+            parts.extend(guarded(key, kind, c) for c in conditions)
+        else:
+            negated = isinstance(spec, dict) and bool(_NEGATIONS & spec.keys())
+            # A Milvus server (2.3) lets a negation match rows without the key; Milvus Lite does not: say it.
+            parts.extend(f"(exists {field}) and ({c})" if negated else c for c in conditions)
     return " and ".join(f"({part})" for part in parts)

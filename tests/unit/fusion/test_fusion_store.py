@@ -174,6 +174,8 @@ def test_indexed_keys_filter_by_their_typed_columns(store: MilvusStore) -> None:
         assert "meta[" not in typed
         got = {h.item_id for h in store.search("typed", "s", _unit(1, 0), 10, typed)}
         assert got == {i for i, m in metadata.items() if _matches(m, where)}, where
+        by_json = {h.item_id for h in store.search("typed", "s", _unit(1, 0), 10, compile_filter(where))}
+        assert by_json == got, where
 
 
 @pytest.mark.parametrize("value", ["2020", 1.5, True, None])
