@@ -49,12 +49,21 @@ def _wait_port(process: subprocess.Popen[bytes], port_file: Path, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the Milvus server exited with {process.returncode}: see {workdir}")
+            raise RuntimeError(f"the Milvus server exited with {process.returncode}:\n{_log_tail(workdir)}")
         text = port_file.read_text().strip() if port_file.is_file() else ""
         if text.isdigit():
             return int(text)
         time.sleep(0.5)
     raise TimeoutError(f"the Milvus server did not start within {timeout_s}s")
+
+
+def _log_tail(workdir: Path, lines: int = 30) -> str:
+    """The end of the launcher's and the server's logs, for a start that failed."""
+    tails = []
+    for path in [workdir / "launcher.log", *sorted((workdir / "data" / "logs").glob("milvus-std*.log"))]:
+        if path.is_file():
+            tails.append(f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+    return "\n".join(tails)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
