@@ -1,8 +1,8 @@
 """Run an embedded Milvus standalone server (PyPI ``milvus``) until SIGTERM; started by ``milvus_server.py``.
 
 Runs under the Milvus server's own virtual environment, so it imports nothing from the project. Every port the
-server needs is picked free on loopback (from Milvus's defaults, the embedded etcd's too); the proxy port, the one clients use,
-is written to the file given as the second argument once the server answers its health check.
+server needs is picked free on loopback (the embedded etcd's too); the proxy port, the one clients use, is written
+to the file given as the second argument once the server answers its health check.
 """
 
 from __future__ import annotations
