@@ -118,7 +118,10 @@ class MilvusStore:
         if self._embedded is not None:
             logging.getLogger("grpc._server").addFilter(_UNIMPLEMENTED_RPC)
         # Reads see this process's acknowledged writes (Session), or as configured (Milvus Lite: always all).
-        self._read = {"consistency_level": consistency}
+        self._consistency = consistency
+        # Milvus 2.3 answers a delete without its timestamp, so a Session read cannot wait for it: the next read
+        # of a table this process deleted from is Strong (once it has seen the delete, later reads will too).
+        self._deleted_from: set[str] = set()
         self._legacy_scalar_index: bool | None = None
         self._lock = threading.Lock()
         self._loaded: set[str] = set()
@@ -222,7 +225,7 @@ class MilvusStore:
     def count(self, name: str) -> int:
         table = self._items_table(name)
         self._ensure_loaded(table)
-        rows = self._client.query(table, filter="", output_fields=["count(*)"], **self._read)
+        rows = self._client.query(table, filter="", output_fields=["count(*)"], **self._read(table))
         return int(rows[0]["count(*)"]) if rows else 0
 
     # ---- vector tables -----------------------------------------------------------------------------
@@ -279,18 +282,29 @@ class MilvusStore:
         kept = {table: {row["pk"] for row in rows} for table, rows in by_table.items()}
         self._delete_vectors(name, [r.id for r in records], keep=kept)
 
+    def _read(self, table: str) -> dict[str, str]:
+        """The consistency level of the next read of ``table``."""
+        if table in self._deleted_from:
+            self._deleted_from.discard(table)
+            return {"consistency_level": "Strong"}
+        return {"consistency_level": self._consistency}
+
+    def _delete_rows(self, table: str, ids: list[str]) -> None:
+        self._client.delete(table, ids=ids)
+        self._deleted_from.add(table)
+
     def _rows_of(self, table: str, ids: Sequence[str], fields: list[str]) -> list[dict[str, Any]]:
         """The rows of these items in one vector table, looked up by primary key (one per modality)."""
         self._ensure_loaded(table)
         keys = [f"{modality}:{item_id}" for item_id in ids for modality in MODALITIES]
-        return list(self._client.get(table, ids=keys, output_fields=fields, **self._read))
+        return list(self._client.get(table, ids=keys, output_fields=fields, **self._read(table)))
 
     def _delete_vectors(self, name: str, ids: Sequence[str], keep: dict[str, set[str]] | None = None) -> None:
         for table, _ in self.spaces(name).values():
             rows = self._rows_of(table, ids, ["pk"])
             stale = [r["pk"] for r in rows if r["pk"] not in (keep or {}).get(table, set())]
             if stale:
-                self._client.delete(table, ids=stale)
+                self._delete_rows(table, stale)
 
     def get(self, name: str, ids: Sequence[str]) -> dict[str, ItemRecord]:
         self.require(name)
@@ -300,7 +314,7 @@ class MilvusStore:
         table = self._items_table(name)
         self._ensure_loaded(table)
         rows = self._client.query(table, filter=f"id in {_id_list(ids)}", output_fields=["id", "record"],
-                                  limit=MAX_QUERY, **self._read)
+                                  limit=MAX_QUERY, **self._read(table))
         found: dict[str, ItemRecord] = {}
         for row in rows:
             record = dict(row["record"])
@@ -311,7 +325,8 @@ class MilvusStore:
         self.require(name)
         table = self._items_table(name)
         self._ensure_loaded(table)
-        rows = self._client.query(table, filter="", output_fields=["id"], limit=limit, offset=offset, **self._read)
+        rows = self._client.query(table, filter="", output_fields=["id"], limit=limit, offset=offset,
+                                  **self._read(table))
         return [row["id"] for row in rows]
 
     def iter_ids(self, name: str, batch: int = 1000) -> Iterator[list[str]]:
@@ -319,7 +334,8 @@ class MilvusStore:
         self.require(name)
         table = self._items_table(name)
         self._ensure_loaded(table)
-        cursor = self._client.query_iterator(table, batch_size=batch, filter="", output_fields=["id"], **self._read)
+        cursor = self._client.query_iterator(table, batch_size=batch, filter="", output_fields=["id"],
+                                             **self._read(table))
         try:
             while rows := cursor.next():
                 yield [row["id"] for row in rows]
@@ -331,7 +347,7 @@ class MilvusStore:
         existing = list(self.get(name, ids))
         if existing:
             self._delete_vectors(name, existing)
-            self._client.delete(self._items_table(name), ids=existing)
+            self._delete_rows(self._items_table(name), existing)
         return len(existing)
 
     # ---- search ------------------------------------------------------------------------------------
@@ -347,7 +363,7 @@ class MilvusStore:
             found = self._client.search(table, data=[np.asarray(vector, dtype=np.float32).tolist()],
                                         limit=min(limit, MAX_QUERY), filter=where, anns_field="vector",
                                         output_fields=["item_id", "modality"],
-                                        search_params={"metric_type": "IP"}, **self._read)
+                                        search_params={"metric_type": "IP"}, **self._read(table))
         except MilvusException:
             if not where:
                 raise
