@@ -7,8 +7,9 @@ metadata (``kind``: one of 10 values, ``year``: 2000-2024) is written through th
 - search latency: one vector search of top 40 (top_k 10 x the candidate factor 4), no filter;
 - filtered search latency, the filter on JSON metadata (``meta["kind"] == ...``, parsed per row) and the same
   filter on the collection's indexed keys (typed columns under a scalar index, see ``indexed`` collections).
-Medians over distinct random queries (the JSON-filtered search: fewer, ``--json-repeat``). The server is PyPI's ``milvus`` 2.3.5 standalone (embedded etcd, local
-storage) on this machine, started like the tests start it (``make milvus-server`` installs it).
+Medians over distinct random queries (the JSON-filtered search: fewer, ``--json-repeat``). The server is PyPI's
+``milvus`` 2.3.5 standalone (embedded etcd, local storage) on this machine, started like the tests start it
+(``make milvus-server`` installs it).
 
 Run: ``python bench/bench_retrieval.py`` (``--help`` for sizes and backends).
 """
