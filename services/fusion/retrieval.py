@@ -10,6 +10,7 @@ from typing import Any
 from servekit.errors import ApiError, InvalidInput
 from services.fusion.features import Extraction, Inputs
 from services.fusion.filters import compile_filter
+from services.fusion.rerank import RerankStage, query_text, rerank
 from services.fusion.runtime import FusionRuntime
 from services.fusion.scoring import FusionOptions, fused_vector, fusion_space, score_candidates
 from services.fusion.store import ItemRecord, VectorRow
@@ -75,34 +76,46 @@ def _candidates(rt: FusionRuntime, collection: str, query: Extraction, options: 
 
 
 def search(rt: FusionRuntime, collection: str, query_inputs: Inputs, options: FusionOptions, top_k: int,
-           where: dict[str, Any] | None, allow_degraded: bool) -> dict[str, Any]:
+           where: dict[str, Any] | None, allow_degraded: bool, stage: RerankStage | None = None) -> dict[str, Any]:
     rt.store.require(collection)
     if top_k > rt.settings.max_top_k:
         raise InvalidInput(f"top_k is at most {rt.settings.max_top_k}", param="top_k", code="top_k_too_large")
-    expression = compile_filter(where)
+    expression = compile_filter(where, indexed=rt.store.indexed(collection))
     stored = set(rt.store.spaces(collection))
     query = rt.extract_one(query_inputs, allow_degraded, want_spaces=stored)
     space = None
     if options.strategy != "late" and stored:
         space = fusion_space(query.features, options, query.paths, allowed=stored)
-    candidates = _candidates(rt, collection, query, options, space, top_k * rt.settings.candidate_factor,
+    wanted = top_k if stage is None else max(top_k, stage.candidates)
+    candidates = _candidates(rt, collection, query, options, space, wanted * rt.settings.candidate_factor,
                              expression) if stored else set()
     vectors = rt.store.vectors(collection, sorted(candidates))
     scores, per_modality = score_candidates(query.features, vectors, options, space, rt.projections,
                                             rt.settings.rrf_k)
-    ranked = top(scores, top_k)
+    ranked = top(scores, wanted)
     records = rt.store.get(collection, [item_id for item_id, _ in ranked])
+    reranked = None
+    if stage is not None:
+        reranked = rerank(rt, stage, query_text(query_inputs, query), ranked[:stage.candidates], records)
+        ranked = reranked.ranked + ranked[stage.candidates:]
     data = []
-    for item_id, score in ranked:
+    for item_id, score in ranked[:top_k]:
         record = records.get(item_id)
         if record is None:  # deleted between the search and now
             continue
         entry = {"id": item_id, "score": score, "metadata": record.metadata, "text": record.content.get("text"),
                  "modalities": record.content.get("modalities", [])}
+        if reranked is not None:
+            entry.update(retrieval_score=score, score=reranked.relevance.get(item_id, score),
+                         reranked=item_id in reranked.relevance)
         if per_modality:
             entry["modality_scores"] = {m: s[item_id] for m, s in per_modality.items() if item_id in s}
         data.append(entry)
-    return {"object": "list", "collection": collection, "data": data, **describe(options, space, query)}
+    answer = {"object": "list", "collection": collection, "data": data, **describe(options, space, query)}
+    if stage is not None and reranked is not None:
+        answer["rerank"] = {"model": reranked.model, "candidates": stage.candidates,
+                            "reranked": len(reranked.relevance)}
+    return answer
 
 
 def describe(options: FusionOptions, space: str | None, query: Extraction) -> dict[str, Any]:

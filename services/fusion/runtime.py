@@ -47,7 +47,8 @@ class FusionRuntime:
         with _STORE_LOCK:
             if "_store" not in self.__dict__:
                 self.__dict__["_store"] = MilvusStore(self.settings.index_uri(), token=self.settings.milvus_token,
-                                                      db_name=self.settings.milvus_db)
+                                                      db_name=self.settings.milvus_db,
+                                                      consistency=self.settings.milvus_consistency)
             store: MilvusStore = self.__dict__["_store"]
             return store
 

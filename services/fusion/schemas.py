@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from servekit.catalog import Modality
 from services.fusion.features import Inputs
+from services.fusion.rerank import RerankStage
 from services.fusion.strategies import LateMethod, Strategy
 
 MAX_TEXT_CHARS = 20_000
@@ -71,6 +72,8 @@ class FuseRequest(FusionParams):
 class CreateCollection(Strict):
     name: str = Field(min_length=1, max_length=63)
     description: str = Field("", max_length=2000)
+    indexed: dict[str, str] = Field(default_factory=dict, description="Metadata keys filters use often -> "
+                                    "string, int or float: kept in typed columns under a scalar index.")
 
 
 class ItemModel(InputModel):
@@ -93,6 +96,7 @@ class SearchRequest(FusionParams):
     query: InputModel
     top_k: int = Field(10, ge=1)
     filter: dict[str, Any] | None = None
+    rerank: RerankStage | None = Field(None, description="Reorder the best candidates with a cross-encoder.")
 
 
 class ClassifyRequest(FusionParams):

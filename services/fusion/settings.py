@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -37,6 +37,12 @@ class FusionSettings(_Base):
     )
     milvus_token: str | None = Field(None, description="Token (user:password or API key) of a Milvus server.")
     milvus_db: str = Field("", description="Milvus database to use on a server; empty = the default database.")
+    milvus_consistency: Literal["Strong", "Session", "Bounded", "Eventually"] = Field(
+        "Session", description="Consistency of reads on a Milvus server: Session = a replica sees its own "
+        "acknowledged writes at once and other replicas' within moments; Strong = every write acknowledged "
+        "before, by any replica, at the cost of waiting for the server's time tick (about 0.3 s per read "
+        "measured on Milvus 2.3); Bounded/Eventually = faster, possibly stale.",
+    )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an encoder service.")
     upstream_pool_size: int = Field(32, ge=1, description="Pooled connections per encoder service.")
     fanout_workers: int = Field(64, ge=1, le=1024, description="Threads of the parallel fan-out to encoders.")

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,13 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from servekit.catalog import MODALITIES
 from servekit.errors import Conflict, InvalidInput, NotFound, UnprocessableInput
+from services.fusion.indexed import (
+    IndexedFields,
+    add_indexed_fields,
+    indexed_columns,
+    indexed_values,
+    scalar_index_type,
+)
 
 PREFIX = "fusion_"
 SPACE_SEPARATOR = "__s"
@@ -100,7 +107,7 @@ def _id_list(ids: Iterable[str]) -> str:
 class MilvusStore:
     """The one storage implementation; ``uri`` is a ``.db`` file (embedded) or a server URL."""
 
-    def __init__(self, uri: str, *, token: str | None = None, db_name: str = "") -> None:
+    def __init__(self, uri: str, *, token: str | None = None, db_name: str = "", consistency: str = "Session") -> None:
         kwargs: dict[str, Any] = {"uri": uri}
         if token:
             kwargs["token"] = token
@@ -110,8 +117,15 @@ class MilvusStore:
         self._embedded = None if re.match(r"^[a-z]+://", uri) else uri
         if self._embedded is not None:
             logging.getLogger("grpc._server").addFilter(_UNIMPLEMENTED_RPC)
+        # Reads see this process's acknowledged writes (Session), or as configured (Milvus Lite: always all).
+        self._consistency = consistency
+        # Milvus 2.3 answers a delete without its timestamp, so a Session read cannot wait for it: the next read
+        # of a table this process deleted from is Strong (once it has seen the delete, later reads will too).
+        self._deleted_from: set[str] = set()
+        self._legacy_scalar_index: bool | None = None
         self._lock = threading.Lock()
         self._loaded: set[str] = set()
+        self._indexed: dict[str, IndexedFields] = {}
         # collection -> (read at, space -> (table, dim))
         self._spaces: dict[str, tuple[float, dict[str, tuple[str, int]]]] = {}
 
@@ -132,7 +146,10 @@ class MilvusStore:
         if not self.exists(name):
             raise NotFound(f"no collection named {name!r}", param="collection", code="collection_not_found")
 
-    def create_collection(self, name: str, description: str = "") -> dict[str, Any]:
+    def create_collection(self, name: str, description: str = "",
+                          indexed: IndexedFields | None = None) -> dict[str, Any]:
+        """A new collection; ``indexed`` metadata keys (key -> string/int/float) get typed, indexed columns in
+        its vector tables, so that filters on them use a scalar index instead of parsing every row's JSON."""
         check_collection_name(name)
         with self._lock:
             if self._client.has_collection(self._items_table(name)):
@@ -144,7 +161,8 @@ class MilvusStore:
             schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
             index = self._client.prepare_index_params()
             index.add_index("placeholder", index_type="AUTOINDEX", metric_type="L2")
-            properties = {"polyserve.description": description, "polyserve.created": str(int(time.time()))}
+            properties = {"polyserve.description": description, "polyserve.created": str(int(time.time())),
+                          "polyserve.indexed": json.dumps(dict(indexed or {}))}
             self._client.create_collection(self._items_table(name), schema=schema, index_params=index,
                                            properties=properties)
             self._ensure_loaded(self._items_table(name))
@@ -161,6 +179,7 @@ class MilvusStore:
                 self._client.drop_collection(table)
                 self._loaded.discard(table)
             self._spaces.pop(name, None)
+            self._indexed.pop(name, None)
 
     def list_collections(self) -> list[str]:
         names = [t[len(PREFIX):] for t in self._client.list_collections() if t.startswith(PREFIX)]
@@ -179,18 +198,34 @@ class MilvusStore:
         self._spaces[name] = (time.monotonic(), found)
         return found
 
+    def indexed(self, name: str) -> IndexedFields:
+        """The collection's indexed metadata keys (fixed at creation, so cached for good)."""
+        if name not in self._indexed:
+            properties = self._client.describe_collection(self._items_table(name)).get("properties") or {}
+            self._indexed[name] = json.loads(properties.get("polyserve.indexed") or "{}")
+        return self._indexed[name]
+
+    def _uses_legacy_scalar_index(self) -> bool:
+        """Milvus before 2.4 knows Trie / STL_SORT scalar indexes, later ones INVERTED (Milvus Lite: only that)."""
+        if self._legacy_scalar_index is None:
+            version = "" if self._embedded else str(self._client.get_server_version())
+            found = re.match(r"v?(\d+)\.(\d+)", version)
+            self._legacy_scalar_index = found is not None and (int(found[1]), int(found[2])) < (2, 4)
+        return self._legacy_scalar_index
+
     def collection_info(self, name: str) -> dict[str, Any]:
         self.require(name)
         properties = self._client.describe_collection(self._items_table(name)).get("properties") or {}
         created = properties.get("polyserve.created")
         return {"object": "collection", "name": name, "description": properties.get("polyserve.description", ""),
                 "created": int(created) if created else None, "items": self.count(name),
+                "indexed": self.indexed(name),
                 "spaces": [{"space": s, "dimensions": d} for s, (_, d) in sorted(self.spaces(name).items())]}
 
     def count(self, name: str) -> int:
         table = self._items_table(name)
         self._ensure_loaded(table)
-        rows = self._client.query(table, filter="", output_fields=["count(*)"])
+        rows = self._client.query(table, filter="", output_fields=["count(*)"], **self._read(table))
         return int(rows[0]["count(*)"]) if rows else 0
 
     # ---- vector tables -----------------------------------------------------------------------------
@@ -212,8 +247,11 @@ class MilvusStore:
                 schema.add_field("modality", DataType.VARCHAR, max_length=16)
                 schema.add_field("meta", DataType.JSON)
                 schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+                add_indexed_fields(schema, self.indexed(name))
                 index = self._client.prepare_index_params()
                 index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+                for column, kind in indexed_columns(self.indexed(name)):
+                    index.add_index(column, index_type=scalar_index_type(kind, self._uses_legacy_scalar_index()))
                 self._client.create_collection(table, schema=schema, index_params=index, properties={
                     "polyserve.space": space, "polyserve.dim": str(dim)})
             self._ensure_loaded(table)
@@ -227,12 +265,15 @@ class MilvusStore:
         self.require(name)
         check_item_ids(r.id for r in records)
         metadata = {r.id: r.metadata for r in records}
+        indexed = self.indexed(name)
+        columns = {r.id: indexed_values(indexed, r.metadata, r.id) for r in records}
         by_table: dict[str, list[dict[str, Any]]] = {}
         for row in vectors:
             table = self._space_table(name, row.space, int(row.vector.shape[0]))
             by_table.setdefault(table, []).append({
                 "pk": f"{row.modality}:{row.item_id}", "item_id": row.item_id, "modality": row.modality,
-                "meta": metadata[row.item_id], "vector": np.asarray(row.vector, dtype=np.float32).tolist()})
+                "meta": metadata[row.item_id], "vector": np.asarray(row.vector, dtype=np.float32).tolist(),
+                **columns[row.item_id]})
         for table, rows in by_table.items():
             self._client.upsert(table, rows)
         self._client.upsert(self._items_table(name), [
@@ -241,18 +282,29 @@ class MilvusStore:
         kept = {table: {row["pk"] for row in rows} for table, rows in by_table.items()}
         self._delete_vectors(name, [r.id for r in records], keep=kept)
 
+    def _read(self, table: str) -> dict[str, str]:
+        """The consistency level of the next read of ``table``."""
+        if table in self._deleted_from:
+            self._deleted_from.discard(table)
+            return {"consistency_level": "Strong"}
+        return {"consistency_level": self._consistency}
+
+    def _delete_rows(self, table: str, ids: list[str]) -> None:
+        self._client.delete(table, ids=ids)
+        self._deleted_from.add(table)
+
     def _rows_of(self, table: str, ids: Sequence[str], fields: list[str]) -> list[dict[str, Any]]:
         """The rows of these items in one vector table, looked up by primary key (one per modality)."""
         self._ensure_loaded(table)
         keys = [f"{modality}:{item_id}" for item_id in ids for modality in MODALITIES]
-        return list(self._client.get(table, ids=keys, output_fields=fields))
+        return list(self._client.get(table, ids=keys, output_fields=fields, **self._read(table)))
 
     def _delete_vectors(self, name: str, ids: Sequence[str], keep: dict[str, set[str]] | None = None) -> None:
         for table, _ in self.spaces(name).values():
             rows = self._rows_of(table, ids, ["pk"])
             stale = [r["pk"] for r in rows if r["pk"] not in (keep or {}).get(table, set())]
             if stale:
-                self._client.delete(table, ids=stale)
+                self._delete_rows(table, stale)
 
     def get(self, name: str, ids: Sequence[str]) -> dict[str, ItemRecord]:
         self.require(name)
@@ -262,7 +314,7 @@ class MilvusStore:
         table = self._items_table(name)
         self._ensure_loaded(table)
         rows = self._client.query(table, filter=f"id in {_id_list(ids)}", output_fields=["id", "record"],
-                                  limit=MAX_QUERY)
+                                  limit=MAX_QUERY, **self._read(table))
         found: dict[str, ItemRecord] = {}
         for row in rows:
             record = dict(row["record"])
@@ -273,15 +325,29 @@ class MilvusStore:
         self.require(name)
         table = self._items_table(name)
         self._ensure_loaded(table)
-        rows = self._client.query(table, filter="", output_fields=["id"], limit=limit, offset=offset)
+        rows = self._client.query(table, filter="", output_fields=["id"], limit=limit, offset=offset,
+                                  **self._read(table))
         return [row["id"] for row in rows]
+
+    def iter_ids(self, name: str, batch: int = 1000) -> Iterator[list[str]]:
+        """Every item id, a batch at a time (a server-side cursor: no offset limit)."""
+        self.require(name)
+        table = self._items_table(name)
+        self._ensure_loaded(table)
+        cursor = self._client.query_iterator(table, batch_size=batch, filter="", output_fields=["id"],
+                                             **self._read(table))
+        try:
+            while rows := cursor.next():
+                yield [row["id"] for row in rows]
+        finally:
+            cursor.close()
 
     def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete items and their vectors; the number that existed."""
         existing = list(self.get(name, ids))
         if existing:
             self._delete_vectors(name, existing)
-            self._client.delete(self._items_table(name), ids=existing)
+            self._delete_rows(self._items_table(name), existing)
         return len(existing)
 
     # ---- search ------------------------------------------------------------------------------------
@@ -297,7 +363,7 @@ class MilvusStore:
             found = self._client.search(table, data=[np.asarray(vector, dtype=np.float32).tolist()],
                                         limit=min(limit, MAX_QUERY), filter=where, anns_field="vector",
                                         output_fields=["item_id", "modality"],
-                                        search_params={"metric_type": "IP"})
+                                        search_params={"metric_type": "IP"}, **self._read(table))
         except MilvusException:
             if not where:
                 raise
@@ -315,6 +381,12 @@ class MilvusStore:
                 vector = np.asarray(row["vector"], dtype=np.float64)
                 result.setdefault(row["item_id"], {}).setdefault(row["modality"], {})[space] = vector
         return result
+
+    def flush(self, name: str) -> None:
+        """Seal the collection's recent writes into segments that a server indexes (after a bulk load);
+        acknowledged writes are durable without it."""
+        for table in [self._items_table(name), *(t for t, _ in self.spaces(name).values())]:
+            self._client.flush(table)
 
     def close(self) -> None:
         """Close the client; for the embedded file, also stop Milvus Lite's in-process server cleanly."""

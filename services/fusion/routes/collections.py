@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from servekit.errors import InvalidInput, NotFound
 from servekit.items import per_item_data
 from servekit.validation import check_item_count, parse_json
+from services.fusion.indexed import check_indexed
 from services.fusion.ingest import INGEST_RUNS, IngestRuns
 from services.fusion.retrieval import search, upsert_items
 from services.fusion.runtime import FusionRuntime, runtime
@@ -39,7 +40,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.post("")
 def create_collection() -> ResponseReturnValue:
     body = parse_json(CreateCollection)
-    return jsonify(runtime().store.create_collection(body.name, body.description)), 201
+    check_indexed(body.indexed)
+    return jsonify(runtime().store.create_collection(body.name, body.description, body.indexed)), 201
 
 
 @bp.get("")
@@ -107,4 +109,5 @@ def search_collection(name: str) -> ResponseReturnValue:
     rt = runtime()
     body = parse_json(SearchRequest)
     options = rt.options(body)
-    return jsonify(search(rt, name, body.query.inputs(), options, body.top_k, body.filter, body.allow_degraded))
+    return jsonify(search(rt, name, body.query.inputs(), options, body.top_k, body.filter, body.allow_degraded,
+                          body.rerank))

@@ -5,4 +5,5 @@ REGISTRY: dict[str, str] = {
     "clip-text": "services.text.backends.clip:ClipTextEmbedder",
     "clap-text": "services.text.backends.clap:ClapTextEmbedder",
     "onnx": "services.text.backends.onnx:OnnxSentenceEmbedder",
+    "cross-encoder": "services.text.backends.cross_encoder:CrossEncoderReranker",
 }

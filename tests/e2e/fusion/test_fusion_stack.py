@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import requests
 
+from servekit.catalog import ENCODERS
 from tests.e2e.conftest import E2E_KEY
-from tests.support.gateway import start_gateway, start_services, stop_all
 from tests.support.media import photo_b64, speech_data_uri
+from tests.support.milvus_server import drop_everything
 from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.e2e
@@ -26,32 +27,39 @@ TEXTS = {
     "football": "The football match ended in a draw after extra time.",
 }
 SPOKEN = {"weather": "Sunny weather with a gentle breeze today."}
-PHOTO_SIZE = 224  # photos shrunk to fit 224 x 224: small request bodies
 PHOTOS = {"cat": "chelsea", "coffee": "coffee", "astronaut": "astronaut", "rocket": "rocket"}
 
 
 class Stack:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, milvus_uri: str = "") -> None:
         self.tmp = tmp
+        self.milvus_uri = milvus_uri
         self.encoders: dict[str, ServiceProcess] = {}
         self.fusion: ServiceProcess | None = None
         self.gateway: ServiceProcess | None = None
 
     def start(self) -> None:
-        self.encoders = start_services({name: {f"{name.upper()}_THREADS": "4"} for name in ("text", "vision", "audio")},
-                                       ready_timeout_s=400)
+        pending = {name: start_service(name, {f"{name.upper()}_THREADS": "4"}, wait=False)
+                   for name in ENCODERS}
+        for service in pending.values():
+            service.wait_ready(400)
+        self.encoders = pending
         self.fusion = self.start_fusion()
-        self.gateway = start_gateway({**self.encoders, "fusion": self.fusion}, api_keys=E2E_KEY)
+        self.gateway = start_service("gateway", {
+            "GATEWAY_API_KEYS": E2E_KEY, "GATEWAY_FUSION_URL": self.fusion.url,
+            **{f"GATEWAY_{name.upper()}_URL": service.url for name, service in self.encoders.items()}})
 
     def start_fusion(self, port: int | None = None) -> ServiceProcess:
         # A second of every deadline for the answer: two cores shared with a busy Whisper leave Python slow.
         env = {"FUSION_DATA_DIR": str(self.tmp / "fusion"), "FUSION_REQUEST_TIMEOUT_S": "120",
-               "FUSION_ANSWER_MARGIN_S": "1.0",
+               "FUSION_ANSWER_MARGIN_S": "1.0", "FUSION_MILVUS_URI": self.milvus_uri,
                **{f"FUSION_{name.upper()}_URL": service.url for name, service in self.encoders.items()}}
         return start_service("fusion", env, port=port)
 
     def stop(self) -> None:
-        stop_all([self.gateway, self.fusion, *self.encoders.values()])
+        for service in [self.gateway, self.fusion, *self.encoders.values()]:
+            if service is not None:
+                service.stop()
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 180,
              headers: dict[str, str] | None = None) -> requests.Response:
@@ -60,19 +68,22 @@ class Stack:
                                 headers={"Authorization": f"Bearer {E2E_KEY}", **(headers or {})})
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("fusion-stack"))
+@pytest.fixture(scope="module", params=["lite", "server"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack, its fusion service on the embedded Milvus Lite file or on a real Milvus server."""
+    server: str = request.getfixturevalue("milvus_server_uri") if request.param == "server" else ""
+    running = Stack(tmp_path_factory.mktemp("fusion-stack"), server)
     try:
         running.start()
         yield running
     finally:
         running.stop()
+        if server:
+            drop_everything(server)
 
 
 def _items() -> list[dict[str, Any]]:
-    items = [{"id": key, "image": photo_b64(name, PHOTO_SIZE), "metadata": {"kind": "photo"}}
-             for key, name in PHOTOS.items()]
+    items = [{"id": key, "image": photo_b64(name), "metadata": {"kind": "photo"}} for key, name in PHOTOS.items()]
     items += [{"id": key, "text": text, "metadata": {"kind": "text"}} for key, text in TEXTS.items()]
     items += [{"id": key, "audio": speech_data_uri(text), "metadata": {"kind": "speech"}}
               for key, text in SPOKEN.items()]
@@ -94,7 +105,7 @@ def ingested(stack: Stack) -> Stack:
     while not job["finished"] and time.monotonic() < deadline:
         time.sleep(0.5)
         job = stack.call("GET", f"/v1/collections/media/ingest/{job['id']}").json()
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", job.get("errors")
     assert job["done"] == job["total"] == len(_items())
     return stack
 
@@ -127,7 +138,7 @@ def test_spoken_query_returns_the_matching_text_first(ingested: Stack, strategy:
 
 
 def test_mixed_query_with_every_late_method(ingested: Stack) -> None:
-    query = {"text": "a cup of espresso", "image": photo_b64("coffee", PHOTO_SIZE)}
+    query = {"text": "a cup of espresso", "image": photo_b64("coffee")}
     for method in ("weighted_sum", "max", "rrf"):
         answer = ingested.call("POST", "/v1/collections/media/search",
                                {"query": query, "strategy": "late", "method": method, "top_k": 3})
@@ -157,7 +168,7 @@ def test_multimodal_zero_shot_classification(ingested: Stack) -> None:
     labels = ["a cup of coffee", "a cat", "a rocket launch", "a train"]
     for strategy in STRATEGIES:
         answer = ingested.call("POST", "/v1/classifications", {
-            "input": {"image": photo_b64("rocket", PHOTO_SIZE), "text": "liftoff from the launch pad"},
+            "input": {"image": photo_b64("rocket"), "text": "liftoff from the launch pad"},
             "labels": labels, "strategy": strategy})
         assert answer.status_code == 200, answer.text
         assert answer.json()["labels"][0]["label"] == "a rocket launch"
@@ -218,12 +229,11 @@ def test_a_dead_encoder_fails_only_what_needs_it(ingested: Stack) -> None:
     _wait_unreachable(vision.url)
     text_only = ingested.call("POST", "/v1/collections/media/search", {"query": {"text": "a cat"}})
     assert _ids(text_only)[0] == "cat"  # stored vectors still answer a query that needs no vision
-    needs_vision = ingested.call("POST", "/v1/collections/media/search",
-                                 {"query": {"image": photo_b64("coffee", PHOTO_SIZE)}})
+    needs_vision = ingested.call("POST", "/v1/collections/media/search", {"query": {"image": photo_b64("coffee")}})
     assert needs_vision.status_code == 503
     assert needs_vision.json()["error"]["code"] == "image_unavailable"
     degraded = ingested.call("POST", "/v1/collections/media/search", {
-        "query": {"text": "a cup of espresso", "image": photo_b64("coffee", PHOTO_SIZE)}, "allow_degraded": True})
+        "query": {"text": "a cup of espresso", "image": photo_b64("coffee")}, "allow_degraded": True})
     assert _ids(degraded)[0] == "coffee"
     assert degraded.json()["degraded"] is True
     assert [s["modality"] for s in degraded.json()["skipped"]] == ["image"]

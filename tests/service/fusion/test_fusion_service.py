@@ -21,6 +21,7 @@ from services.fusion.app import create_app
 from services.fusion.settings import FusionSettings
 from services.fusion.strategies import early_vector, late_fuse
 from tests.conftest import TEXT_TOKEN
+from tests.support.milvus_server import drop_everything
 from tests.support.processes import dead_url
 
 TEXTS = {
@@ -43,11 +44,15 @@ def _settings(tmp: Path, text_url: str, **extra: Any) -> FusionSettings:
     return FusionSettings(**{**values, **extra})
 
 
-@pytest.fixture(scope="module")
-def app(text_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    application = create_app(_settings(tmp_path_factory.mktemp("fusion"), text_url))
+@pytest.fixture(scope="module", params=["lite", "server"])
+def app(request: pytest.FixtureRequest, text_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The fusion service on the embedded Milvus Lite file, or on a real Milvus server (emptied afterwards)."""
+    server: str | None = request.getfixturevalue("milvus_server_uri") if request.param == "server" else None
+    application = create_app(_settings(tmp_path_factory.mktemp("fusion"), text_url, milvus_uri=server or ""))
     yield application
     application.extensions["fusion"].close()
+    if server:
+        drop_everything(server)
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +271,27 @@ def test_a_text_the_encoder_refuses_fails_alone_in_its_batch(client: FlaskClient
     assert data[1]["error"]["code"] == "input_too_long" and data[1]["error"]["param"] == "items[1]"
     for key in ("ok-1", "ok-2"):
         assert client.delete(f"/v1/collections/docs/items/{key}").status_code == 200
+
+
+def test_indexed_metadata_keys_are_declared_and_filter(client: FlaskClient) -> None:
+    created = client.post("/v1/collections", json={"name": "typed", "indexed": {"kind": "string", "rank": "int"}})
+    assert created.status_code == 201 and body(created)["indexed"] == {"kind": "string", "rank": "int"}
+    items = [{"id": key, "text": text, "metadata": {"kind": key, "rank": n}} for n, (key, text) in
+             enumerate(TEXTS.items())]
+    assert client.post("/v1/collections/typed/items", json={"items": items}).status_code == 200
+    answer = client.post("/v1/collections/typed/search",
+                         json={"query": {"text": "a kitten"}, "filter": {"kind": {"$in": ["car", "coffee"]}}})
+    assert {d["id"] for d in body(answer)["data"]} == {"car", "coffee"}
+    answer = client.post("/v1/collections/typed/search", json={"query": {"text": "x"}, "filter": {"rank": {"$gt": 1}}})
+    assert [d["id"] for d in body(answer)["data"]] == ["coffee"]
+    wrong = client.post("/v1/collections/typed/items", json={"items": [{"id": "w", "text": "t",
+                                                                        "metadata": {"rank": "first"}}]})
+    assert wrong.status_code == 400 and body(wrong)["error"]["code"] == "invalid_metadata"
+    assert client.delete("/v1/collections/typed").status_code == 200
+
+
+@pytest.mark.parametrize("indexed", [{"kind": "date"}, {"bad-key": "string"}, {f"k{i}": "int" for i in range(17)}])
+def test_bad_index_declarations_are_400(client: FlaskClient, indexed: dict[str, str]) -> None:
+    answer = client.post("/v1/collections", json={"name": "badly_typed", "indexed": indexed})
+    assert answer.status_code == 400 and body(answer)["error"]["code"] == "invalid_indexed"
+

@@ -12,7 +12,7 @@ def test_equality_ranges_and_lists() -> None:
     expression = compile_filter({"kind": "photo", "year": {"$gte": 2020, "$lt": 2030}, "tag": {"$in": ["a", "b"]}})
     assert expression == ('(meta["kind"] == "photo") and (meta["year"] >= 2020) and (meta["year"] < 2030) and '
                           '(meta["tag"] == "a" or meta["tag"] == "b")')
-    assert compile_filter({"tag": {"$nin": ["x"]}}) == '(meta["tag"] != "x")'
+    assert compile_filter({"tag": {"$nin": ["x"]}}) == '((exists meta["tag"]) and (meta["tag"] != "x"))'
     assert compile_filter(None) == "" and compile_filter({}) == ""
 
 

@@ -8,19 +8,32 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from servekit.errors import Conflict, InvalidInput, NotFound, UnprocessableInput
 from services.fusion.store import ItemRecord, MilvusStore, VectorRow
+from tests.support.milvus_server import drop_everything
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(params=["lite", "server"])
+def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The embedded Milvus Lite file, or a real Milvus server emptied after each test."""
+    if request.param == "lite":
+        yield str(tmp_path / "index.db")
+        return
+    server: str = request.getfixturevalue("milvus_server_uri")
+    yield server
+    drop_everything(server)
+
+
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[MilvusStore]:
-    opened = MilvusStore(str(tmp_path / "index.db"))
+def store(uri: str) -> Iterator[MilvusStore]:
+    opened = MilvusStore(uri)
     yield opened
     opened.close()
 
@@ -86,6 +99,7 @@ def test_delete_removes_items_and_their_vectors(store: MilvusStore) -> None:
 _WRITER = """
 import os, signal, numpy as np
 from services.fusion.store import ItemRecord, MilvusStore, VectorRow
+from tests.support.milvus_server import drop_everything
 store = MilvusStore({path!r})
 store.create_collection("durable")
 store.upsert("durable", [ItemRecord("kept", {{"n": 1}}, {{}})], [VectorRow("kept", "text", "s", np.array([1.0, 0.0]))])
@@ -93,9 +107,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_acknowledged_writes_survive_a_killed_process(tmp_path: Path) -> None:
-    path = str(tmp_path / "index.db")
-    tmp_path.mkdir(exist_ok=True)
+def test_acknowledged_writes_survive_a_killed_process(uri: str) -> None:
+    path = uri
     writer = subprocess.run([sys.executable, "-c", textwrap.dedent(_WRITER.format(path=path))], cwd=ROOT,
                             capture_output=True, timeout=120)
     assert writer.returncode == -9, writer.stderr.decode()[-2000:]
@@ -121,3 +134,54 @@ def test_unicode_ids_and_filter_values_work_and_unsafe_ids_are_refused(store: Mi
     for unsafe in ['a"b', "it's", "back\\slash", "tab\there", ""]:
         with pytest.raises(InvalidInput):
             store.get("text", [unsafe])
+
+
+INDEXED_FILTERS: list[dict[str, Any]] = [
+    {"kind": "pet"}, {"kind": {"$ne": "pet"}}, {"year": {"$lt": 2023}}, {"year": {"$gte": 2020, "$lte": 2024}},
+    {"kind": {"$in": ["pet", "toy"]}}, {"kind": {"$nin": ["pet"]}}, {"score": {"$gt": 0.5}},
+    {"kind": "pet", "score": {"$lte": 0.9}},
+]
+
+
+_OPS = {"$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$gt": lambda a, b: a > b,
+        "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+        "$in": lambda a, b: a in b, "$nin": lambda a, b: a not in b}
+
+
+def _matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
+    """The filter language's meaning: every condition holds, and a missing key matches nothing."""
+    for key, spec in where.items():
+        conditions = spec.items() if isinstance(spec, dict) else [("$eq", spec)]
+        if key not in metadata or not all(_OPS[op](metadata[key], value) for op, value in conditions):
+            return False
+    return True
+
+
+def test_indexed_keys_filter_by_their_typed_columns(store: MilvusStore) -> None:
+    from services.fusion.filters import compile_filter
+
+    indexed = {"kind": "string", "year": "int", "score": "float"}
+    store.create_collection("typed", indexed=indexed)
+    metadata: dict[str, dict[str, Any]] = {
+        "a": {"kind": "pet", "year": 2020, "score": 0.9}, "b": {"kind": "toy", "year": 2024, "score": 0.2},
+        "c": {"year": 2019}, "d": {"kind": "pet", "score": 1}, "e": {"other": "x"}}
+    store.upsert("typed", [ItemRecord(i, m, {}) for i, m in metadata.items()],
+                 [VectorRow(i, "text", "s", _unit(1, n / 10)) for n, i in enumerate(metadata)])
+    assert store.collection_info("typed")["indexed"] == indexed and store.get("typed", ["d"])["d"].metadata == {
+        "kind": "pet", "score": 1}
+    for where in INDEXED_FILTERS:
+        typed = compile_filter(where, indexed=store.indexed("typed"))
+        assert "meta[" not in typed
+        got = {h.item_id for h in store.search("typed", "s", _unit(1, 0), 10, typed)}
+        assert got == {i for i, m in metadata.items() if _matches(m, where)}, where
+        by_json = {h.item_id for h in store.search("typed", "s", _unit(1, 0), 10, compile_filter(where))}
+        assert by_json == got, where
+
+
+@pytest.mark.parametrize("value", ["2020", 1.5, True, None])
+def test_a_value_of_the_wrong_type_for_an_indexed_key_is_refused(store: MilvusStore, value: object) -> None:
+    store.create_collection("typed", indexed={"year": "int"})
+    with pytest.raises(InvalidInput) as refused:
+        store.upsert("typed", [ItemRecord("x", {"year": value}, {})], [VectorRow("x", "text", "s", _unit(1, 0))])
+    assert refused.value.code == "invalid_metadata"
+    assert store.count("typed") == 0
