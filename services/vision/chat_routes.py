@@ -228,7 +228,8 @@ def _line(payload: dict[str, Any]) -> str:
 def _stream_response(name: str, job: ChatJob, gate: GenerationGate) -> Response:
     """NDJSON lines as the model decodes; the server closing the response (the client left) cancels the job."""
     try:
-        job.streamer = current_pool().backend(name, "chat").make_streamer(max(remaining_s(), 0.1))  # type: ignore[attr-defined]
+        backend: Any = current_pool().backend(name, "chat")
+        job.streamer = backend.make_streamer(max(remaining_s(), 0.1))
     except Exception:
         gate.release()
         raise
@@ -247,7 +248,8 @@ def _stream_response(name: str, job: ChatJob, gate: GenerationGate) -> Response:
 
 def _streamed(name: str, job: ChatJob, finish: Callable[[], None]) -> Iterator[str]:
     """Text pieces as the model decodes them; closing this generator cancels the job."""
-    pool, budget, app = current_pool(), max(job.deadline - time.monotonic(), 0.0), current_app._get_current_object()  # type: ignore[attr-defined]
+    pool, budget = current_pool(), max(job.deadline - time.monotonic(), 0.0)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the worker thread counts the outcome
     outcome: list[Any] = []
 
     def work() -> None:
