@@ -137,13 +137,13 @@ def answer() -> Any:
     limit = max(settings.answer_max_new_tokens, settings.chat_max_new_tokens_limit)
     tokens = _check_tokens(params.max_new_tokens, settings.answer_max_new_tokens, limit, "max_new_tokens")
     name = _model("answer", params.model)
-    side = settings.chat_image_side
+    side, deadline = settings.chat_image_side, time.monotonic() + remaining_s()
     gate = _gate()
     gate.acquire()
     try:
         return _serve("answer", request, name,
                       lambda image: QuestionJob(fit_image(image, side), question=params.question,
-                                                max_new_tokens=tokens),
+                                                max_new_tokens=tokens, deadline=deadline),
                       lambda text: {"answer": text})
     finally:
         gate.release()

@@ -132,10 +132,8 @@ class ImageTextToTextChat(GenerativeBackend):
 
     # -- tasks ---------------------------------------------------------------------------------------
     def answer(self, jobs: list[QuestionJob]) -> list[str | Exception]:
-        import time
-
         chats = [ChatJob([Turn("user", (job.image, job.question))], Sampling(max_new_tokens=job.max_new_tokens),
-                         deadline=time.monotonic() + 3600.0) for job in jobs]
+                         deadline=job.deadline) for job in jobs]
         return [answer if isinstance(answer, Exception) else answer.text.strip() for answer in self.chat(chats)]
 
     def chat(self, jobs: list[ChatJob]) -> list[ChatAnswer | Exception]:
