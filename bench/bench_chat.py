@@ -116,8 +116,8 @@ def main() -> None:
             ask(gateway.url, {**body, "max_tokens": 2})  # warm the connections
             print("| answer | clients | tokens/s (all clients) | time to first token (p50) | latency (p50) | "
                   "tokens/s per request (p50) | requests |\n| --- | --- | --- | --- | --- | --- | --- |", flush=True)
-            for stream in (False, True):
-                for clients in (1, args.clients):
+            for clients in (1, args.clients):  # whole and streamed side by side, under the same machine load
+                for stream in (False, True):
                     streaming = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
                     figures = scenario(gateway.url, {**body, **streaming}, clients, args.rounds)
                     print(f"| {'streamed' if stream else 'whole'} | {clients} | {figures['tokens_per_s']:.1f} | "

@@ -136,13 +136,13 @@ def answer() -> Any:
     limit = max(settings.answer_max_new_tokens, settings.chat_max_new_tokens_limit)
     tokens = _check_tokens(params.max_new_tokens, settings.answer_max_new_tokens, limit, "max_new_tokens")
     name = _model("answer", params.model)
-    side = settings.chat_image_side
+    side, deadline = settings.chat_image_side, time.monotonic() + remaining_s()
     gate = _gate()
     gate.acquire()
     try:
         return _serve("answer", request, name,
                       lambda image: QuestionItem(fit_image(image, side), question=params.question,
-                                                max_new_tokens=tokens),
+                                                max_new_tokens=tokens, deadline=deadline),
                       lambda text: {"answer": text})
     finally:
         gate.release()
@@ -227,7 +227,8 @@ def _line(payload: dict[str, Any]) -> str:
 def _stream_response(name: str, item: ChatItem, gate: GenerationGate) -> Response:
     """NDJSON lines as the model decodes; the server closing the response (the client left) cancels the item."""
     try:
-        item.streamer = current_pool().backend(name, "chat").make_streamer(max(remaining_s(), 0.1))  # type: ignore[attr-defined]
+        backend: Any = current_pool().backend(name, "chat")
+        item.streamer = backend.make_streamer(max(remaining_s(), 0.1))
     except Exception:
         gate.release()
         raise
@@ -246,7 +247,8 @@ def _stream_response(name: str, item: ChatItem, gate: GenerationGate) -> Respons
 
 def _streamed(name: str, item: ChatItem, finish: Callable[[], None]) -> Iterator[str]:
     """Text pieces as the model decodes them; closing this generator cancels the item."""
-    pool, budget, app = current_pool(), max(item.deadline - time.monotonic(), 0.0), current_app._get_current_object()  # type: ignore[attr-defined]
+    pool, budget = current_pool(), max(item.deadline - time.monotonic(), 0.0)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the worker thread counts the outcome
     outcome: list[Any] = []
 
     def work() -> None:

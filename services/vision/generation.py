@@ -50,6 +50,7 @@ class QuestionItem(ImageItem):
 
     question: str = ""
     max_new_tokens: int = 20
+    deadline: float = float("inf")  # time.monotonic() past which generation stops (504)
 
 
 @dataclass

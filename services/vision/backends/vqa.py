@@ -132,10 +132,8 @@ class ImageTextToTextChat(GenerativeBackend):
 
     # -- tasks ---------------------------------------------------------------------------------------
     def answer(self, items: list[QuestionItem]) -> list[str | Exception]:
-        import time
-
         chats = [ChatItem([Turn("user", (item.image, item.question))], Sampling(max_new_tokens=item.max_new_tokens),
-                         deadline=time.monotonic() + 3600.0) for item in items]
+                         deadline=item.deadline) for item in items]
         return [answer if isinstance(answer, Exception) else answer.text.strip() for answer in self.chat(chats)]
 
     def chat(self, items: list[ChatItem]) -> list[ChatAnswer | Exception]:

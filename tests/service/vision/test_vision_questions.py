@@ -279,3 +279,17 @@ def test_the_deadline_ends_a_long_generation_streamed_or_not(client: FlaskClient
     streamed = client.post("/v1/chat", json={**body, "stream": True}, headers=short)
     lines = [json.loads(line) for line in streamed.get_data(as_text=True).splitlines() if line]
     assert lines[-1]["error"]["code"] == "timeout" and all("delta" in line for line in lines[:-1])
+
+
+def test_prompts_and_answers_stay_out_of_the_logs(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    secret = "PURPLE-ELEPHANT-4417"
+    caplog.set_level(logging.DEBUG)
+    body = {"model": "tiny-llava", **conversation(image(), text(secret), max_new_tokens=4)}
+    answer = client.post("/v1/chat", json=body).get_json()["text"]
+    client.post("/v1/chat", json={**body, "stream": True}).get_data()
+    client.post("/v1/chat", json={**body, "max_new_tokens": 99_999})
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "/v1/chat" in logged
+    assert secret not in logged and (not answer.strip() or answer not in logged)
