@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import request
 from pydantic import BaseModel, ValidationError
 
-from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.errors import InvalidInput
+from servekit.jsonbody import request_json
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def require_json() -> Any:
-    """The parsed JSON body; 415 for another content type, 400 for malformed JSON."""
-    if not request.is_json:
-        raise UnsupportedMediaType(
-            f"expected Content-Type application/json, got {request.mimetype or 'none'}"
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise InvalidInput("request body is not valid JSON", code="invalid_json")
-    return body
+    """The parsed JSON body (strict: servekit/jsonbody.py); 415 for another content type, 400 for bad JSON."""
+    return request_json()
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from servekit.codecs import decode_base64_payload
 from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.formfields import check_multipart
 from servekit.validation import parse_model, require_json
 from services.audio.formats import ResponseFormat
 from services.audio.transcript import Granularity, TranscribeOptions
@@ -79,6 +80,7 @@ def _fields(source: Any) -> dict[str, Any]:
 
 
 def _from_multipart(max_prompt_chars: int) -> Upload:
+    check_multipart()
     files = request.files.getlist("file")
     others = [name for name in request.files if name != "file"]
     if others:

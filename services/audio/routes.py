@@ -12,7 +12,7 @@ from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
 from servekit.context import remaining_s
 from servekit.embeddings import EmbedRequest, check_dimensions, embedding_response
-from servekit.errors import ApiError, InvalidInput
+from servekit.errors import ApiError, InvalidInput, ModelNotFound
 from servekit.items import raise_first_failure
 from servekit.models import ModelPool, current_pool
 from servekit.validation import parse_json
@@ -29,7 +29,8 @@ bp = Blueprint("audio", __name__, url_prefix="/v1")
 
 def _backend(pool: ModelPool, name: str, task: str) -> AudioBackend:
     backend = pool.backend(name, task)
-    assert isinstance(backend, AudioBackend), f"{name} is not an audio backend"
+    if not isinstance(backend, AudioBackend):
+        raise ModelNotFound(f"model {name!r} is not an audio model", param="model")
     return backend
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from servekit.errors import InvalidInput
 from servekit.validation import parse_json
 from services.fusion.classification import classify, fuse_scores, fuse_vector
 from services.fusion.runtime import runtime
@@ -19,10 +20,11 @@ def fuse() -> Any:
     rt = runtime()
     body = parse_json(FuseRequest)
     options = rt.options(body)
-    if body.strategy == "late":
-        assert body.scores is not None
+    if body.scores is not None and body.strategy == "late":  # FuseRequest guarantees one or the other
         return jsonify(fuse_scores(body.scores, options, rt.settings.rrf_k, body.top_k))
-    assert body.input is not None
+    if body.input is None:
+        raise InvalidInput(f"{body.strategy} fusion builds a vector: give 'input'", param="input",
+                           code="missing_input")
     return jsonify(fuse_vector(rt, body.input.inputs(), options, body.allow_degraded, body.encoding_format))
 
 
