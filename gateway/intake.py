@@ -22,7 +22,8 @@ def check_body() -> None:
         return
     if request.is_json:
         request_json()
-    else:
+    elif request.mimetype == "multipart/form-data":
+        request.get_data(cache=True)  # the form is then parsed from the cached bytes, which job submissions queue
         check_multipart()
 
 

@@ -21,6 +21,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from gateway.auth import is_admin
+from gateway.job_intake import check_submission
 from gateway.scopes import JOBS_PREFIX
 from gateway.settings import GatewaySettings
 from servekit.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
@@ -151,7 +152,10 @@ def _submit_view(target: str) -> Any:
     """A named view per deferred route (the rate limiter keys its counters by view name)."""
 
     def view(**_: str) -> Any:
-        return submit("/v1" + request.path[len(JOBS_PREFIX):])
+        concrete = "/v1" + request.path[len(JOBS_PREFIX):]
+        request.get_data(cache=True)  # kept for the queue: the checks below may read the stream
+        check_submission(target, concrete)
+        return submit(concrete)
 
     view.__name__ = view.__qualname__ = "submit" + re.sub(r"\W+", "_", target)
     return view

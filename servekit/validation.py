@@ -35,14 +35,18 @@ def validation_message(error: ValidationError) -> tuple[str, str | None]:
     return (f"{param}: {message}" if param else message), param
 
 
-def parse_model(model: type[M], data: Any) -> M:
-    """Validate ``data`` against ``model``; a failure becomes a 400 naming the parameter."""
+def parse_model(model: type[M], data: Any, *, strict: bool | None = None) -> M:
+    """Validate ``data`` against ``model``; a failure becomes a 400 naming the parameter.
+
+    ``strict``: no type coercion (``"3"`` is not an integer); JSON bodies are strict, form fields (all strings)
+    are not."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         message, param = validation_message(exc)
         raise InvalidInput(message, param=param) from None
 
 
 def parse_json(model: type[M]) -> M:
-    return parse_model(model, require_json())
+    """The JSON body validated strictly against ``model`` (the types its OpenAPI schema states)."""
+    return parse_model(model, require_json(), strict=True)

@@ -95,7 +95,7 @@ def _from_multipart(max_prompt_chars: int) -> Upload:
 
 
 def _from_json(max_bytes: int, max_prompt_chars: int) -> Upload:
-    body = parse_model(JsonTranscribeRequest, require_json())
+    body = parse_model(JsonTranscribeRequest, require_json(), strict=True)
     data, _ = decode_base64_payload(body.audio, max_bytes=max_bytes, param="audio")
     params = TranscribeParams.model_validate(body.model_dump(exclude={"audio"}))
     _check_prompt(params, max_prompt_chars)

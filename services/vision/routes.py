@@ -14,7 +14,6 @@ from servekit.embeddings import EncodingFormat, check_dimensions, embedding_resp
 from servekit.errors import InvalidInput, ModelNotFound, ModelNotReady
 from servekit.items import per_item_data, raise_first_failure
 from servekit.models import current_pool
-from servekit.validation import parse_model
 from services.vision.dispatch import run_images
 from services.vision.intake import ImageIntake, ImageRequest
 from services.vision.jobs import Generation, ImageJob, Label, OcrResult
@@ -75,7 +74,7 @@ def _serve(task: str, request: ImageRequest, model: str, make_job: Callable[[Ima
 @bp.post("/embed")
 def embed() -> Any:
     request = _intake().read()
-    params = parse_model(EmbedParams, request.params)
+    params = request.parse_params(EmbedParams)
     name = _model("embed", params.model)
     backend = current_pool().backend(name, "embed")
     info = backend.info()
@@ -89,7 +88,7 @@ def embed() -> Any:
 @bp.post("/classify")
 def classify() -> Any:
     request = _intake().read()
-    params = parse_model(ClassifyParams, request.params)
+    params = request.parse_params(ClassifyParams)
     top_k = params.top_k or current_settings().classify_top_k
     return _serve("classify", request, _model("classify", params.model),
                   lambda image: ImageJob(image, top_k=top_k), _render_labels)
@@ -98,7 +97,7 @@ def classify() -> Any:
 @bp.post("/caption")
 def caption() -> Any:
     request = _intake().read()
-    params = parse_model(CaptionParams, request.params)
+    params = request.parse_params(CaptionParams)
     generation = _generation(params, current_settings())
     return _serve("caption", request, _model("caption", params.model),
                   lambda image: ImageJob(image, generation=generation), lambda text: {"caption": text})
@@ -107,7 +106,7 @@ def caption() -> Any:
 @bp.post("/ocr")
 def ocr() -> Any:
     request = _intake().read()
-    params = parse_model(ModelParams, request.params)
+    params = request.parse_params(ModelParams)
     return _serve("ocr", request, _model("ocr", params.model), ImageJob, _render_ocr)
 
 
