@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC ?= checkov==3.3.30
 
-.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test lint bench clean
+.PHONY: install install-dev system-deps deploy-tools test-deploy compose-secrets run test fuzz lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ run: install
 
 test: install-dev
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against the whole stack for FUZZ_TIME_S seconds (>= 30,000 cases); the test run does a short one.
+FUZZ_TIME_S ?= 1800
+fuzz: install-dev
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m tests.fuzz.schemathesis_run --max-examples 1000 --max-time $(FUZZ_TIME_S)
 
 # Only the deployment checks: overlays rendered and validated, linters, compose, code/manifest consistency.
 test-deploy: install-dev

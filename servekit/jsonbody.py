@@ -8,6 +8,8 @@ What is refused (400, the shared error shape), and why:
   that a body of 100,000 ``[`` never reaches the recursive parser);
 - ``NaN``, ``Infinity``, ``-Infinity`` and numbers too large for a float (``1e999``): ``invalid_number``; they
   are not JSON (RFC 8259) and no encoder downstream can send them on;
+- (not refused) a number written with a fraction or exponent that is integral (``3.0``) is read as the
+  integer, as JSON Schema counts it; other numbers with a fraction stay floats;
 - the same key twice in one object: ``duplicate_key`` (which one wins differs between parsers, so neither does);
 - strings with lone UTF-16 surrogates (``"\\ud800"``): ``invalid_unicode``; they cannot be encoded to UTF-8.
 
@@ -29,6 +31,7 @@ from flask import g, request
 from servekit.errors import InvalidInput, UnsupportedMediaType
 
 MAX_JSON_DEPTH = 64
+MAX_EXACT_INTEGER = 2**53  # floats represent every integer below this exactly
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _PARSED = "_strict_json_body"
@@ -53,10 +56,14 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidJson(f"{name} is not a JSON number: send a finite number", code="invalid_number")
 
 
-def _finite_float(text: str) -> float:
+def _finite_number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; integral ones (``3.0``, ``1e2``) are integers, as JSON Schema
+    counts them, so that ``"top_k": 3.0`` passes where the document says integer."""
     value = float(text)
     if not math.isfinite(value):
         raise InvalidJson(f"the number {text[:40]} is too large for a 64-bit float", code="invalid_number")
+    if value.is_integer() and abs(value) < MAX_EXACT_INTEGER:
+        return int(value)
     return value
 
 
@@ -95,7 +102,7 @@ def parse_strict(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if depth > max_depth:
         raise InvalidJson(f"JSON nests {depth} levels deep; at most {max_depth} are allowed", code="json_too_deep")
     try:
-        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float,
+        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_number,
                            object_pairs_hook=_unique_keys)
     except InvalidInput:
         raise

@@ -13,6 +13,7 @@ import numpy as np
 
 from servekit.codecs import vector_to_base64
 from servekit.errors import ApiError
+from servekit.items import about_item
 from servekit.fanout import fan_out
 from services.fusion.encoders import modality_unavailable
 from services.fusion.features import Inputs, TextChunks
@@ -38,7 +39,7 @@ def embed_labels(rt: FusionRuntime, labels: Sequence[str], spaces: set[str]) -> 
         if isinstance(result, ApiError):
             if result.status >= 500:
                 raise modality_unavailable("text", result)
-            raise type(result)(f"labels[{index}]: {result.message}", param=f"labels[{index}]", code=result.code)
+            raise about_item(result, "labels", index)
         if isinstance(result, Exception):
             raise result
         features[labels[index]]["text"][result.space] = normalise(result.vector)

@@ -32,6 +32,22 @@ FILTER_SCHEMA: dict[str, Any] = {
 }
 
 
+INT64 = range(-(2**63), 2**63)
+
+
+def fits_int64(value: Any) -> bool:
+    """Whether every integer in a JSON value fits the store's 64-bit integers."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return value in INT64
+    if isinstance(value, dict):
+        return all(fits_int64(v) for v in value.values())
+    if isinstance(value, list):
+        return all(fits_int64(v) for v in value)
+    return True
+
+
 class Strict(BaseModel):
     """JSON bodies: no extra fields, no type coercion ("3" is not 3), no NaN or infinities."""
 
@@ -116,6 +132,8 @@ class ItemModel(InputModel):
     def _metadata_small(self) -> ItemModel:
         if len(json.dumps(self.metadata)) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes of JSON")
+        if not fits_int64(self.metadata):
+            raise ValueError("metadata integers must fit in 64 bits (the vector store's JSON)")
         return self
 
 

@@ -44,3 +44,34 @@ def test_scoring_without_a_fusion_space_has_no_candidates() -> None:
 def test_fuse_without_input_is_a_400(app: Flask) -> None:
     answer = app.test_client().post("/v1/fuse", json={"strategy": "early"})
     assert answer.status_code == 400
+
+
+LONG_TEXT = "word " * 600  # over the text service's 2000 characters per item (tests/conftest.py): its 400
+
+
+def test_an_example_refused_upstream_is_a_4xx_naming_it(app: Flask) -> None:
+    """Found by fuzzing: POST /v1/fusion/heads answered 500 when an encoder refused an example (training.py
+    rebuilt the relayed UpstreamError with a constructor it does not have)."""
+    body = {"name": "h", "examples": [{"text": "a cat", "label": "cat"}, {"text": LONG_TEXT, "label": "dog"}]}
+    answer = app.test_client().post("/v1/fusion/heads", json=body)
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["param"] == "examples[1]"
+
+
+def test_a_label_refused_upstream_is_a_4xx_naming_it(app: Flask) -> None:
+    """The same rebuild in classification.py, for labels."""
+    body = {"input": {"text": "a cat"}, "labels": ["cat", LONG_TEXT]}
+    answer = app.test_client().post("/v1/classifications", json=body)
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["param"] == "labels[1]"
+
+
+def test_metadata_integers_past_64_bits_are_a_400(app: Flask) -> None:
+    """Found by fuzzing: Milvus refuses such JSON, which was a 500 (and a crashed ingest job)."""
+    client = app.test_client()
+    client.post("/v1/collections", json={"name": "meta"})
+    answer = client.post("/v1/collections/meta/items",
+                         json={"items": [{"id": "a", "text": "x", "metadata": {"n": 2**64}}]})
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    search = client.post("/v1/collections/meta/search", json={"query": {"text": "x"}, "filter": {"n": 2**64}})
+    assert search.status_code == 400, search.get_data(as_text=True)

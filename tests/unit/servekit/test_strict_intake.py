@@ -83,6 +83,12 @@ def test_wrong_types_are_named_by_field(client: Any) -> None:
     assert error["param"] == "count" and error["code"] == "invalid_input"
 
 
+def test_integral_numbers_are_integers_as_json_schema_counts_them(client: Any) -> None:
+    answer = _post(client, '{"name": "x", "count": 3.0, "ratio": 1e0}')
+    assert answer.status_code == 200 and answer.get_json()["count"] == 3
+    assert _post(client, '{"name": "x", "count": 3.5}').status_code == 400
+
+
 def test_other_content_types_are_a_415(client: Any) -> None:
     assert _post(client, '{"name": "x"}', "text/plain").status_code == 415
 
