@@ -13,8 +13,8 @@ import numpy as np
 
 from servekit.codecs import vector_to_base64
 from servekit.errors import ApiError
-from servekit.items import about_item
 from servekit.fanout import fan_out
+from servekit.items import about_item
 from services.fusion.encoders import modality_unavailable
 from services.fusion.features import Inputs, TextChunks
 from services.fusion.retrieval import describe

@@ -38,8 +38,8 @@ class FuzzResult:
 def fuzz(url: str, key: str, *, max_examples: int, workers: int = 2, max_time_s: int | None = None,
          seed: int | None = None, report_dir: Path | None = None) -> FuzzResult:
     """One ``st run`` over every operation of ``url/openapi.json`` with every phase and the checks above."""
-    command = [str(ST), "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--phases", PHASES, "--checks", CHECKS,
-               "--header", f"Authorization: Bearer {key}", "--max-examples", str(max_examples),
+    command = [str(ST), "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--phases", PHASES,
+               "--checks", CHECKS, "--header", f"Authorization: Bearer {key}", "--max-examples", str(max_examples),
                "--workers", str(workers), "--request-timeout", "120", "--continue-on-failure",
                "--suppress-health-check", "all", "--output-truncate", "false", "--warnings", "off"]
     if max_time_s is not None:

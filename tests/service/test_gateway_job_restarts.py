@@ -5,6 +5,7 @@ a real Redis, the real text service over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -60,10 +61,8 @@ def _horses(worker: WorkerProcess) -> list[int]:
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _status(client: FlaskClient, job_id: str) -> dict[str, Any]:
