@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from types import FrameType
 from typing import Any
@@ -32,18 +33,35 @@ SERVER_FAULT = "server_error"
 
 
 def retry_policy(max_attempts: int) -> Retry | None:
-    """rq's retry for ``max_attempts`` runs in all (None for a single run)."""
+    """rq's retry for ``max_attempts`` runs in all (None for a single run); requeued at once, see
+    :func:`start_attempt` for the wait."""
     return Retry(max=max_attempts - 1) if max_attempts > 1 else None
 
 
-def start_attempt() -> None:
-    """Count this run in the job's meta and forget the failure of an earlier run."""
+def backoff_s(attempt: int, delays_s: list[int]) -> float:
+    """The wait before run ``attempt`` (1-based): none before the first, then ``delays_s`` (the last repeats)."""
+    if attempt <= 1 or not delays_s:
+        return 0.0
+    return float(delays_s[min(attempt - 2, len(delays_s) - 1)])
+
+
+def _attempts_key(job: Job) -> str:
+    # A key of its own: rq saves the whole job (meta included) from the worker's copy when a horse dies, which
+    # would undo a count kept in meta by the horse.
+    return f"polyserve:job-attempts:{job.id}"
+
+
+def start_attempt(delays_s: list[int]) -> None:
+    """Count this run, forget the failure of an earlier run, and, for a rerun, first give the upstream that may
+    have cut the last run short (overloaded, restarting) its backoff delay."""
     job = get_current_job()
     if job is None:
         return
-    job.meta["attempts"] = int(job.meta.get("attempts", 0)) + 1
-    job.meta.pop("error", None)
-    job.save_meta()
+    attempt = int(job.connection.incr(_attempts_key(job)))
+    job.connection.expire(_attempts_key(job), max(job.result_ttl or 0, job.failure_ttl or 0, 86400))
+    if job.meta.pop("error", None) is not None:
+        job.save_meta()
+    time.sleep(backoff_s(attempt, delays_s))
 
 
 def record_failure(status: int, error: Mapping[str, Any]) -> None:
@@ -59,11 +77,10 @@ def record_failure(status: int, error: Mapping[str, Any]) -> None:
         job.retries_left = 0
 
 
-def attempts_of(job: Job, running: bool) -> dict[str, int]:
+def attempts_of(job: Job) -> dict[str, int]:
     """``attempts`` (runs started so far) and ``max_attempts`` for the job resource."""
-    started = int(job.meta.get("attempts", 0))
-    total = int(job.meta.get("max_attempts", 1))
-    return {"attempts": max(started, 1 if running else 0), "max_attempts": total}
+    started = job.connection.get(_attempts_key(job))
+    return {"attempts": int(started or 0), "max_attempts": int(job.meta.get("max_attempts", 1))}
 
 
 class GracefulWorker(Worker):

@@ -100,7 +100,7 @@ def describe(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.ended_at),
         "status_url": f"{JOBS_PREFIX}/{job.id}", "result_url": f"{JOBS_PREFIX}/{job.id}/result",
     }
-    doc.update(attempts_of(job, running=status == JobStatus.STARTED))
+    doc.update(attempts_of(job))
     error = _error_of(job, status)
     if error is not None:
         doc["error"] = error

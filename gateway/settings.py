@@ -71,6 +71,9 @@ class GatewaySettings(ServiceSettings):
     job_max_attempts: int = Field(
         3, ge=1, le=100, description="Runs a job gets when its worker stops or crashes under it, or its route fails "
         "on the server's side (5xx); a job refused for its input (4xx) is not run again.")
+    job_retry_delays_s: list[int] = Field(
+        default_factory=lambda: [5, 30, 120], description="JSON list: seconds a job waits before its second, "
+        "third, ... run (the last one repeats); time for an overloaded or restarting upstream to recover.")
     job_shutdown_grace_s: float = Field(
         30.0, ge=0, description="How long a worker asked to stop (SIGTERM) lets its running job finish before it "
         "stops the job and puts it back in the queue.")

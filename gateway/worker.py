@@ -68,7 +68,7 @@ def run_job(work: dict[str, Any]) -> dict[str, Any]:
     if not _job_app:
         _job_app.append(build_job_app(GatewaySettings()))
     job = get_current_job()
-    start_attempt()
+    start_attempt(_job_app[0].extensions["settings"].job_retry_delays_s)
     headers = {REQUEST_ID_HEADER: job.id} if job is not None else {}
     try:
         response = _job_app[0].test_client().post(

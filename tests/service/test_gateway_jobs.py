@@ -41,6 +41,7 @@ def _settings(text_url: str, redis_url: str, **extra: Any) -> GatewaySettings:
 def worker(text_url: str, redis_base_url: str) -> Iterator[WorkerProcess]:
     env = {"GATEWAY_REDIS_URL": redis_base_url, "GATEWAY_JOBS_QUEUE": QUEUE, "GATEWAY_TEXT_URL": text_url,
            "POLYSERVE_INTERNAL_TOKEN": TEXT_TOKEN, "GATEWAY_JOB_TIMEOUT_S": "120",
+           "GATEWAY_JOB_RETRY_DELAYS_S": "[15]",
            "GATEWAY_FUSION_URL": f"http://127.0.0.1:{free_port()}"}  # no fusion service: its jobs fail
     worker = start_worker(env)
     yield worker
@@ -145,7 +146,7 @@ def test_a_dead_work_horse_job_runs_again_not_lost(app: Flask, worker: WorkerPro
     for pid in worker.horse_pids():
         os.kill(pid, signal.SIGKILL)
     status = wait_for(client, job["id"], {"succeeded", "failed"}, timeout_s=240)
-    assert (status["status"], status["attempts"]) == ("succeeded", 2)  # more in test_gateway_job_restarts.py
+    assert status["status"] == "succeeded" and status["attempts"] in (2, 3)  # see test_gateway_job_restarts.py
     assert worker.process.poll() is None  # the worker itself goes on with the next job
     follow_up = submit(client, {"model": "all-MiniLM-L6-v2", "input": "after the crash"})
     assert wait_for(client, follow_up["id"], {"succeeded", "failed"})["status"] == "succeeded"
