@@ -35,17 +35,16 @@ FILTER_SCHEMA: dict[str, Any] = {
 INT64 = range(-(2**63), 2**63)
 
 
-def fits_int64(value: Any) -> bool:
-    """Whether every integer in a JSON value fits the store's 64-bit integers."""
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return value in INT64
+def storable(value: Any) -> Any:
+    """A JSON value the store's JSON can hold: integers past 64 bits become floats, as most JSON parsers (and
+    every JavaScript client) read them anyway."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+        return float(value)
     if isinstance(value, dict):
-        return all(fits_int64(v) for v in value.values())
+        return {k: storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return all(fits_int64(v) for v in value)
-    return True
+        return [storable(v) for v in value]
+    return value
 
 
 class Strict(BaseModel):
@@ -132,8 +131,7 @@ class ItemModel(InputModel):
     def _metadata_small(self) -> ItemModel:
         if len(json.dumps(self.metadata)) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes of JSON")
-        if not fits_int64(self.metadata):
-            raise ValueError("metadata integers must fit in 64 bits (the vector store's JSON)")
+        self.metadata = storable(self.metadata)
         return self
 
 

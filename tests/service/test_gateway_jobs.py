@@ -41,7 +41,7 @@ def _settings(text_url: str, redis_url: str, **extra: Any) -> GatewaySettings:
 def worker(text_url: str, redis_base_url: str) -> Iterator[WorkerProcess]:
     env = {"GATEWAY_REDIS_URL": redis_base_url, "GATEWAY_JOBS_QUEUE": QUEUE, "GATEWAY_TEXT_URL": text_url,
            "POLYSERVE_INTERNAL_TOKEN": TEXT_TOKEN, "GATEWAY_JOB_TIMEOUT_S": "120",
-           "GATEWAY_JOB_RETRY_DELAYS_S": "[15]",
+           "GATEWAY_JOB_RETRY_DELAYS_S": "[20]",
            "GATEWAY_FUSION_URL": f"http://127.0.0.1:{free_port()}"}  # no fusion service: its jobs fail
     worker = start_worker(env)
     yield worker
@@ -126,7 +126,7 @@ def test_a_bulk_ingest_job_fails_with_a_reason_when_fusion_is_down(text_url: str
     accepted = client.post("/v1/jobs/collections/docs/items", headers=headers,
                            json={"items": [{"id": "a", "text": "first document"}]})
     assert accepted.status_code == 202 and accepted.get_json()["route"] == "/v1/collections/docs/items"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 150  # three attempts, GATEWAY_JOB_RETRY_DELAYS_S apart
     status = accepted.get_json()
     while status["status"] in {"queued", "running"} and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -138,7 +138,7 @@ def test_a_bulk_ingest_job_fails_with_a_reason_when_fusion_is_down(text_url: str
 
 def test_a_dead_work_horse_job_runs_again_not_lost(app: Flask, worker: WorkerProcess) -> None:
     client = app.test_client()
-    job = submit(client, {"model": "all-MiniLM-L6-v2", "input": [f"long bulk sentence {i}" for i in range(2048)]})
+    job = submit(client, {"model": "all-MiniLM-L6-v2", "input": [f"long bulk sentence {i}" for i in range(768)]})
     assert wait_for(client, job["id"], {"running", "succeeded", "failed"})["status"] == "running"
     deadline = time.monotonic() + 10
     while not worker.horse_pids() and time.monotonic() < deadline:
