@@ -32,3 +32,14 @@ def test_request_bodies_refuse_unknown_fields() -> None:
     for name in ("EmbeddingsRequest", "SearchRequest", "UpsertItems", "ImageCaptionRequest", "TranscriptionUpload",
                  "JsonTranscribeRequest", "CreateCollection"):
         assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_links_chain_collections_items_and_jobs_for_stateful_fuzzing() -> None:
+    document = build_document()
+    created = document["paths"]["/v1/collections"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in created.values()} >= {"upsertItems", "searchCollection",
+                                                                 "retrieveCollection", "deleteCollection"}
+    upserted = document["paths"]["/v1/collections/{name}/items"]["post"]["responses"]["200"]["links"]
+    assert {link["operationId"] for link in upserted.values()} >= {"retrieveItem", "deleteItem"}
+    accepted = document["components"]["responses"]["JobAccepted"]["links"]
+    assert {link["operationId"] for link in accepted.values()} == {"getJob", "getJobResult", "cancelJob"}
