@@ -16,7 +16,7 @@ CHECKOV_SPEC ?= checkov==3.3.30
 MILVUS_VENV ?= .venv-milvus
 MILVUS_SPEC ?= milvus==2.3.5
 
-.PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check lint bench clean
+.PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check fuzz lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ test: install-dev check
 check: install-dev
 	$(VENV)/bin/ruff check servekit services gateway tests bench scripts deploy
 	$(VENV)/bin/mypy
+
+# Schemathesis against the whole stack for FUZZ_TIME_S seconds (>= 30,000 cases); the test run does a short one.
+FUZZ_TIME_S ?= 1800
+fuzz: install-dev
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m tests.fuzz.schemathesis_run --max-examples 1000 --max-time $(FUZZ_TIME_S)
 
 # Only the deployment checks: overlays rendered and validated, linters, compose, code/manifest consistency.
 test-deploy: install-dev

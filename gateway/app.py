@@ -15,6 +15,7 @@ from flask import Flask
 from gateway.auth import build_authenticator, install_auth
 from gateway.cache import install_result_cache
 from gateway.cache_store import build_store
+from gateway.intake import install_strict_intake
 from gateway.jobs import install_jobs
 from gateway.limits import install_rate_limits
 from gateway.openapi_doc import bp as openapi_bp
@@ -48,9 +49,10 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     if not settings.auth_disabled:
         install_auth(app, build_authenticator(settings))
     install_rate_limits(app, settings)
+    install_jobs(app, settings)  # before the intake: it raises the body limit of job submissions
+    install_strict_intake(app)
     if settings.cache_enabled:
         install_result_cache(app, settings, build_store(settings))
-    install_jobs(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -31,6 +31,7 @@ from gateway.upstreams import upstream
 from servekit.app import metrics_of
 from servekit.catalog import SERVICE_OF, upstream_of_route
 from servekit.errors import ApiError
+from servekit.jsonbody import request_json_or_none
 from servekit.slots import AppSlot
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _stream_digest(stream: IO[bytes]) -> bytes:
 
 def upstream_for(rule: str) -> str | None:
     if rule == "/v1/embeddings":
-        body = request.get_json(silent=True)
+        body = request_json_or_none()
         modality = body.get("modality", "text") if isinstance(body, dict) else "text"
         return SERVICE_OF.get(str(modality))
     return upstream_of_route(rule)
@@ -92,7 +93,7 @@ def upstream_for(rule: str) -> str | None:
 
 def requested_model() -> str:
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        body = request_json_or_none()
         return str(body.get("model") or "") if isinstance(body, dict) else ""
     return str(request.values.get("model") or "")
 
@@ -102,10 +103,11 @@ def input_digest() -> str:
     digest = hashlib.sha256()
     _feed(digest, request.mimetype, request.query_string)
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
+        # Parts without a name are refused before the cache (gateway/intake.py); "" keeps the key total anyway.
+        for name, value in sorted((name or "", value) for name, value in request.form.items(multi=True)):
             _feed(digest, "field", name, value)
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
-            _feed(digest, "file", name, upload.mimetype or "", _stream_digest(upload.stream))
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0] or ""):
+            _feed(digest, "file", name or "", upload.mimetype or "", _stream_digest(upload.stream))
     else:
         _feed(digest, "body", request.get_data(cache=True))
     return digest.hexdigest()

@@ -22,6 +22,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from gateway.auth import is_admin
+from gateway.job_attempts import SERVER_FAULT, attempts_of, retry_policy
+from gateway.job_intake import check_submission
 from gateway.scopes import JOBS_PREFIX
 from gateway.settings import GatewaySettings
 from servekit.app import current_settings
@@ -77,13 +79,16 @@ def _error_of(job: Job, status: JobStatus) -> dict[str, Any] | None:
     if isinstance(recorded, dict):
         return recorded
     if "JobTimeoutException" in (job.exc_info or ""):
-        return {"code": "job_timeout", "message": "the job ran past GATEWAY_JOB_TIMEOUT_S and was stopped"}
-    return {"code": "worker_lost", "message": "the worker running the job stopped before it finished"}
+        return {"type": SERVER_FAULT, "code": "job_timeout",
+                "message": "the job ran past GATEWAY_JOB_TIMEOUT_S and was stopped"}
+    return {"type": SERVER_FAULT, "code": "worker_lost",
+            "message": "the workers running the job stopped before it finished, on every attempt"}
 
 
 def _current_status(job: Job) -> JobStatus:
-    """A job whose whole worker died stays "started" until its heartbeat expires (about 90 s); rq moves such
-    jobs to failed only in its periodic maintenance, so do it when someone asks."""
+    """A job whose whole worker died stays "started" until its heartbeat expires (about a minute); rq puts such
+    jobs back in the queue (or, after their last attempt, fails them) in its periodic maintenance, so do it when
+    someone asks."""
     status = job.get_status(refresh=True) or JobStatus.QUEUED
     if status == JobStatus.STARTED:
         job.started_job_registry.cleanup()
@@ -98,6 +103,7 @@ def describe(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.ended_at),
         "status_url": f"{JOBS_PREFIX}/{job.id}", "result_url": f"{JOBS_PREFIX}/{job.id}/result",
     }
+    doc.update(attempts_of(job))
     error = _error_of(job, status)
     if error is not None:
         doc["error"] = error
@@ -130,7 +136,8 @@ def submit(target: str) -> Any:
         job = queue.enqueue(
             WORKER_FUNCTION, work, job_timeout=int(settings.job_timeout_s) + 30,
             result_ttl=settings.job_result_ttl_s, failure_ttl=settings.job_result_ttl_s,
-            description=f"POST {target}", meta={"owner": g.get("principal"), "route": target},
+            description=f"POST {target}", retry=retry_policy(settings.job_max_attempts),
+            meta={"owner": g.get("principal"), "route": target, "max_attempts": settings.job_max_attempts},
         )
     except redis.RedisError:
         raise JobsUnavailable("the job queue is unreachable") from None
@@ -154,7 +161,10 @@ def _submit_view(target: str) -> Any:
     """A named view per deferred route (the rate limiter keys its counters by view name)."""
 
     def view(**_: str) -> Any:
-        return submit("/v1" + request.path[len(JOBS_PREFIX):])
+        concrete = "/v1" + request.path[len(JOBS_PREFIX):]
+        request.get_data(cache=True)  # kept for the queue: the checks below may read the stream
+        check_submission(target, concrete)
+        return submit(concrete)
 
     view.__name__ = view.__qualname__ = "submit" + re.sub(r"\W+", "_", target)
     return view

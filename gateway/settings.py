@@ -78,6 +78,18 @@ class GatewaySettings(_Base):
     job_result_ttl_s: int = Field(86400, ge=1, description="How long a job's result (or failure) is kept.")
     job_max_body_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="Largest job submission accepted (413 above).")
+    job_max_attempts: int = Field(
+        3, ge=1, le=100, description="Runs a job gets when its worker stops or crashes under it, or its route fails "
+        "on the server's side (5xx); a job refused for its input (4xx) is not run again.")
+    job_retry_delays_s: list[int] = Field(
+        default_factory=lambda: [5, 30, 120], description="JSON list: seconds a job waits before its second, "
+        "third, ... run (the last one repeats); time for an overloaded or restarting upstream to recover.")
+    job_shutdown_grace_s: float = Field(
+        30.0, ge=0, description="How long a worker asked to stop (SIGTERM) lets its running job finish before it "
+        "stops the job and puts it back in the queue.")
+    job_monitoring_interval_s: int = Field(
+        10, ge=1, le=300, description="How often a worker's heartbeat says its job still runs; a job whose worker "
+        "died is put back in the queue about 60 s after the last heartbeat.")
     tls_cert_file: str | None = Field(None, description="PEM certificate chain: serve HTTPS (needs the key too).")
     tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to an upstream service.")

@@ -3,7 +3,7 @@
 Each job replays the request it was submitted with against the gateway's own route, in process, with the
 job's long deadline (``GATEWAY_JOB_TIMEOUT_S``) and ``X-Polyserve-Async-Job: 1`` on every upstream call, so
 the services accept work too long for a synchronous request (the audio service's ``max_job_duration_s``).
-rq forks a work-horse per job: a horse that dies leaves the job failed (``worker_lost``), never lost.
+rq forks a work-horse per job; a run cut short goes back to the queue (gateway/job_attempts.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 
 import redis
 from flask import Flask
-from rq import Queue, Worker, get_current_job
+from rq import Queue, get_current_job
 
+from gateway.job_attempts import GracefulWorker, record_failure, start_attempt
 from gateway.settings import GatewaySettings
 from gateway.upstreams import UPSTREAM_CLIENTS
 from servekit.client import CallContext, ServiceClient, build_clients
@@ -61,19 +62,12 @@ def build_job_app(settings: GatewaySettings) -> Flask:
     return app
 
 
-def _record_failure(status: int, error: Mapping[str, Any]) -> None:
-    job = get_current_job()
-    if job is not None:
-        job.meta["error"] = {"status": status, "code": str(error.get("code") or "job_failed"),
-                             "message": str(error.get("message") or "the job failed"), "param": error.get("param")}
-        job.save_meta()
-
-
 def run_job(work: dict[str, Any]) -> dict[str, Any]:
     """Replay one submitted request; the route's answer is the job's result."""
     if not _job_app:
         _job_app.append(build_job_app(GatewaySettings()))
     job = get_current_job()
+    start_attempt(_job_app[0].extensions["settings"].job_retry_delays_s)
     headers = {REQUEST_ID_HEADER: job.id} if job is not None else {}
     try:
         response = _job_app[0].test_client().post(
@@ -82,13 +76,13 @@ def run_job(work: dict[str, Any]) -> dict[str, Any]:
         )
     except Exception:
         log.exception("job crashed")
-        _record_failure(500, {"code": "job_failed", "message": "the job failed unexpectedly"})
+        record_failure(500, {"code": "job_failed", "message": "the job failed unexpectedly"})
         raise
     if response.status_code >= 400:
         body = response.get_json(silent=True)
         error: dict[str, Any] = body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict) \
             else {}
-        _record_failure(response.status_code, error)
+        record_failure(response.status_code, error)
         raise JobFailed(str(error.get("code") or response.status_code))
     return {"content_type": response.content_type, "body": response.get_data()}
 
@@ -103,7 +97,10 @@ def main() -> None:
     _job_app.append(build_job_app(settings))
     connection = redis.Redis.from_url(settings.redis_url)
     queue = Queue(settings.jobs_queue, connection=connection)
-    worker = Worker([queue], connection=connection, log_job_description=False)
+    worker = GracefulWorker([queue], connection=connection, log_job_description=False,
+                            job_monitoring_interval=settings.job_monitoring_interval_s,
+                            maintenance_interval=max(30, 3 * settings.job_monitoring_interval_s))
+    worker.grace_s = settings.job_shutdown_grace_s
     worker.work(logging_level=settings.log_level)
 
 

@@ -8,6 +8,20 @@ from typing import Any
 from servekit.errors import ApiError
 
 
+def about_item(error: ApiError, param: str, index: int) -> ApiError:
+    """The same error (same class, status, code and headers) reworded to name ``param[index]``.
+
+    Built without calling the constructor: subclasses such as the client's ``UpstreamError`` have constructors
+    of their own, so neither ``type(error)(message, param=...)`` nor ``copy.copy`` builds every error class."""
+    named = type(error).__new__(type(error))
+    named.__dict__.update(error.__dict__)
+    named.headers = dict(error.headers)
+    named.param = f"{param}[{index}]"
+    named.message = f"{named.param}: {error.message}"
+    named.args = (named.message,)
+    return named
+
+
 def per_item_data(results: Sequence[Any], render: Callable[[Any], dict[str, Any]],
                   param: str = "input") -> list[dict[str, Any]]:
     """``[{"index": i, **render(result)}]``, with ``{"index": i, "error": {...}}`` for failed items.
@@ -27,7 +41,7 @@ def per_item_data(results: Sequence[Any], render: Callable[[Any], dict[str, Any]
             data.append({"index": index, **render(result)})
     if failures and len(failures) == len(results):
         index, first = failures[0]
-        raise type(first)(f"{param}[{index}]: {first.message}", param=f"{param}[{index}]", code=first.code)
+        raise about_item(first, param, index)
     return data
 
 
@@ -35,6 +49,6 @@ def raise_first_failure(results: Sequence[Any], param: str = "input") -> None:
     """For all-or-nothing responses (embeddings): the first failed item fails the request, naming it."""
     for index, result in enumerate(results):
         if isinstance(result, ApiError):
-            raise type(result)(f"{param}[{index}]: {result.message}", param=f"{param}[{index}]", code=result.code)
+            raise about_item(result, param, index)
         if isinstance(result, Exception):
             raise result

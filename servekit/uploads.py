@@ -13,6 +13,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from servekit.catalog import MODALITY_SPECS, Modality
 from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.formfields import check_multipart
 
 FILE_FIELDS = ("file", "file[]")
 
@@ -27,7 +28,8 @@ def is_raw_media(modality: Modality) -> bool:
 
 
 def uploaded_files() -> list[FileStorage]:
-    """Every ``file`` (or ``file[]``) part, in order; 400 when there is none."""
+    """Every ``file`` (or ``file[]``) part, in order; 400 when there is none or a part has no usable name."""
+    check_multipart()
     parts = [part for name in FILE_FIELDS for part in request.files.getlist(name)]
     if not parts:
         raise InvalidInput("multipart request has no 'file' part", param="file", code="missing_file")

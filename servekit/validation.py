@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import request
 from pydantic import BaseModel, ValidationError
 
-from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.errors import InvalidInput
+from servekit.jsonbody import request_json
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def require_json() -> Any:
-    """The parsed JSON body; 415 for another content type, 400 for malformed JSON."""
-    if not request.is_json:
-        raise UnsupportedMediaType(
-            f"expected Content-Type application/json, got {request.mimetype or 'none'}"
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise InvalidInput("request body is not valid JSON", code="invalid_json")
-    return body
+    """The parsed JSON body (strict: servekit/jsonbody.py); 415 for another content type, 400 for bad JSON."""
+    return request_json()
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -42,17 +35,21 @@ def validation_message(error: ValidationError) -> tuple[str, str | None]:
     return (f"{param}: {message}" if param else message), param
 
 
-def parse_model(model: type[M], data: Any) -> M:
-    """Validate ``data`` against ``model``; a failure becomes a 400 naming the parameter."""
+def parse_model(model: type[M], data: Any, *, strict: bool | None = None) -> M:
+    """Validate ``data`` against ``model``; a failure becomes a 400 naming the parameter.
+
+    ``strict``: no type coercion (``"3"`` is not an integer); JSON bodies are strict, form fields (all strings)
+    are not."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         message, param = validation_message(exc)
         raise InvalidInput(message, param=param) from None
 
 
 def parse_json(model: type[M]) -> M:
-    return parse_model(model, require_json())
+    """The JSON body validated strictly against ``model`` (the types its OpenAPI schema states)."""
+    return parse_model(model, require_json(), strict=True)
 
 
 def check_item_count(count: int, limit: int, *, param: str = "input", noun: str = "inputs") -> None:

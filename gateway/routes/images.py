@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from gateway.forwarding import forward_raw, forward_upload
 from gateway.upstreams import upstream
 from servekit.errors import InvalidInput
 from servekit.uploads import (
@@ -47,6 +48,12 @@ def vision_body() -> dict[str, Any]:
 
 
 def _forward(path: str) -> Response:
+    """JSON goes on as JSON; uploads and raw bodies go on in their own form, whose fields are strings that the
+    vision service reads as such (JSON parameters are typed: ``"top_k": "3"`` is refused there)."""
+    if is_multipart():
+        return jsonify(forward_upload("vision", path))
+    if is_raw_media("image"):
+        return jsonify(forward_raw("vision", path))
     return jsonify(upstream("vision").post_json(path, vision_body()))
 
 

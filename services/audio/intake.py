@@ -18,6 +18,7 @@ from servekit.app import current_settings
 from servekit.codecs import decode_base64_payload
 from servekit.embeddings import EmbedRequest
 from servekit.errors import InvalidInput, UnsupportedMediaType
+from servekit.formfields import check_multipart
 from servekit.models import ModelBackend
 from servekit.routes import EmbedCall
 from servekit.uploads import is_raw_media
@@ -88,6 +89,7 @@ def _fields(source: Any) -> dict[str, Any]:
 
 
 def _from_multipart(max_prompt_chars: int) -> Upload:
+    check_multipart()
     files = request.files.getlist("file")
     others = [name for name in request.files if name != "file"]
     if others:
@@ -102,7 +104,7 @@ def _from_multipart(max_prompt_chars: int) -> Upload:
 
 
 def _from_json(max_bytes: int, max_prompt_chars: int) -> Upload:
-    body = parse_model(JsonTranscribeRequest, require_json())
+    body = parse_model(JsonTranscribeRequest, require_json(), strict=True)
     data, _ = decode_base64_payload(body.audio, max_bytes=max_bytes, param="audio")
     params = TranscribeParams.model_validate(body.model_dump(exclude={"audio"}))
     _check_prompt(params, max_prompt_chars)

@@ -13,8 +13,10 @@ import numpy as np
 
 from servekit.errors import ApiError
 from servekit.fanout import fan_out
+from servekit.items import about_item
 from services.fusion.encoders import modality_unavailable
-from services.fusion.features import AnswerKey, Inputs, TextChunks
+from services.fusion.features import AnswerKey, TextChunks
+from services.fusion.inputs import Inputs
 from services.fusion.retrieval import describe
 from services.fusion.runtime import FusionRuntime
 from services.fusion.scoring import FusionOptions, fusion_space, score_candidates
@@ -37,7 +39,7 @@ def embed_labels(rt: FusionRuntime, labels: Sequence[str], spaces: set[str]) -> 
         if isinstance(result, ApiError):
             if result.status >= 500:
                 raise modality_unavailable("text", result)
-            raise type(result)(f"labels[{index}]: {result.message}", param=f"labels[{index}]", code=result.code)
+            raise about_item(result, "labels", index)
         if isinstance(result, Exception):
             raise result
         features[labels[index]]["text"][result.space] = normalise(result.vector)

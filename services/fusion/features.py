@@ -18,28 +18,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from servekit.catalog import MODALITIES, SERVICE_OF
+from servekit.catalog import SERVICE_OF
 from servekit.client import CallContext
 from servekit.errors import ApiError, UnprocessableInput
 from servekit.fanout import fan_out
 from services.fusion.encoders import Embedded, Encoders, ModelInfo, modality_unavailable
+from services.fusion.inputs import Inputs
 from services.fusion.scoring import preferred_spaces
 from services.fusion.strategies import normalise
 
 log = logging.getLogger(__name__)
 Call = Callable[[CallContext], Any]
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """One item or query: any mix of text, image (base64 / data URI) and audio (base64 / data URI)."""
-
-    text: str | None = None
-    image: str | None = None
-    audio: str | None = None
-
-    def modalities(self) -> list[str]:
-        return [m for m in MODALITIES if getattr(self, m) is not None]
 
 
 @dataclass

@@ -23,6 +23,8 @@ _NEGATIONS = frozenset({"$ne", "$nin"})
 
 
 def _literal(value: Any, param: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        value = float(value)  # as items store such metadata (services/fusion/schemas.py: storable)
     if isinstance(value, bool | int | float | str):
         return json.dumps(value, ensure_ascii=False)
     raise InvalidInput("filter values must be strings, numbers or booleans", param=param, code="invalid_filter")

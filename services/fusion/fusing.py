@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from servekit.codecs import vector_to_base64
-from services.fusion.features import Inputs
+from services.fusion.inputs import Inputs
 from services.fusion.retrieval import describe
 from services.fusion.runtime import FusionRuntime
 from services.fusion.scoring import FusionOptions, fused_vector, fusion_space

@@ -38,11 +38,11 @@ class GatedFusionHead(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = dim
-        self.gates = nn.ModuleDict({m: nn.Linear(dim, 1) for m in MODALITIES})
-        for gate in self.gates.values():
-            assert isinstance(gate, nn.Linear)
+        gates = {str(m): nn.Linear(dim, 1) for m in MODALITIES}
+        for gate in gates.values():
             nn.init.zeros_(gate.weight)
             nn.init.zeros_(gate.bias)
+        self.gates = nn.ModuleDict(gates)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x``: [batch, modalities, dim] unit vectors, ``mask``: [batch, modalities] (True = present)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from servekit.errors import ApiError, NotFound
 from servekit.slots import AppSlot
-from services.fusion.features import Inputs
+from services.fusion.inputs import Inputs
 from services.fusion.retrieval import upsert_items
 from services.fusion.runtime import FusionRuntime
 

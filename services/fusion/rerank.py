@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from servekit.client import CallContext
 from servekit.errors import ApiError, InvalidInput
-from services.fusion.features import Extraction, Inputs
+from services.fusion.features import Extraction
+from services.fusion.inputs import Inputs
 from services.fusion.store import ItemRecord
 
 if TYPE_CHECKING:  # the runtime imports the request schemas, which import this module

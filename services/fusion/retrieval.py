@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from servekit.errors import ApiError, InvalidInput
-from services.fusion.features import Extraction, Inputs
+from services.fusion.features import Extraction
 from services.fusion.filters import compile_filter
+from services.fusion.inputs import Inputs
 from services.fusion.rerank import RerankStage, query_text, rerank
 from services.fusion.runtime import FusionRuntime
 from services.fusion.scoring import FusionOptions, fused_vector, fusion_space, score_candidates

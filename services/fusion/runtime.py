@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from servekit.errors import ApiError, InvalidInput
 from servekit.slots import AppSlot
 from services.fusion.encoders import Encoders
-from services.fusion.features import Extraction, FeatureExtractor, Inputs
+from services.fusion.features import Extraction, FeatureExtractor
 from services.fusion.heads import HeadRegistry
+from services.fusion.inputs import Inputs
 from services.fusion.schemas import FusionParams
 from services.fusion.scoring import FusionOptions, Projections
 from services.fusion.settings import FusionSettings

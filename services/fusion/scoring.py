@@ -114,7 +114,8 @@ def score_candidates(query: Features, candidates: Mapping[str, Features], option
     if options.strategy == "late":
         table = per_modality_scores(query, candidates)
         return late_fuse(table, options.method, options.weights, rrf_k), table
-    assert space is not None
+    if space is None:  # nothing stored shares a space with the query (an empty collection, say): no candidates
+        return {}, {}
     fused_query = fused_vector(query, space, options, projections)
     scores = {key: float(fused_query @ fused_vector(features, space, options, projections))
               for key, features in candidates.items() if in_space(features, space)}

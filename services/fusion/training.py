@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from servekit.errors import ApiError, InvalidInput, UnprocessableInput
+from servekit.items import about_item
 from services.fusion.classification import embed_labels
-from services.fusion.features import Extraction, Inputs
+from services.fusion.features import Extraction
 from services.fusion.heads import TrainedHead, check_head_name, train_head
+from services.fusion.inputs import Inputs
 from services.fusion.runtime import FusionRuntime
 from services.fusion.settings import FusionSettings
 from services.fusion.strategies import in_space
@@ -52,8 +54,7 @@ def train_from_examples(rt: FusionRuntime, name: str, examples: Sequence[tuple[I
     results = rt.extractor.extract([inputs for inputs, _ in examples])
     for index, result in enumerate(results):
         if isinstance(result, ApiError):
-            raise type(result)(f"examples[{index}]: {result.message}", param=f"examples[{index}]",
-                               code=result.code)
+            raise about_item(result, "examples", index)
     extractions = [r for r in results if isinstance(r, Extraction)]
     space = training_space(extractions)
     label_features = embed_labels(rt, labels, {space})

@@ -29,7 +29,7 @@ from servekit.uploads import (
     unsupported_media,
     uploaded_files,
 )
-from servekit.validation import check_item_count, parse_model, require_json
+from servekit.validation import M, check_item_count, parse_model, require_json
 from services.vision.fetch import UrlFetcher, looks_like_url
 from services.vision.imaging import ImageLimits, decode_image
 from services.vision.items import ImageItem
@@ -53,6 +53,11 @@ class ImageRequest:
 
     sources: list[Source]
     params: dict[str, Any] = field(default_factory=dict)
+    typed: bool = False  # the parameters came as JSON (typed: "3" is not 3), not as form or query strings
+
+    def parse_params(self, model: type[M]) -> M:
+        """The parameters validated by ``model``; strictly when they came as JSON."""
+        return parse_model(model, self.params, strict=self.typed)
 
 
 class ImageIntake:
@@ -96,7 +101,7 @@ class ImageIntake:
                 raise InvalidInput(f"input[{index}] must be a string", param=f"input[{index}]",
                                    code="invalid_input")
         sources = [self._source(value, f"input[{index}]") for index, value in enumerate(inputs)]
-        return ImageRequest(sources, params)
+        return ImageRequest(sources, params, typed=True)
 
     # -- one item ------------------------------------------------------------------------------------
     def _check_count(self, count: int, param: str) -> None:
@@ -131,6 +136,6 @@ IMAGE_INTAKE: AppSlot[ImageIntake] = AppSlot("image_intake")
 def read_embed() -> EmbedCall:
     """Images in any of the three request forms; each decoded one is an item, a bad one fails the request."""
     request = IMAGE_INTAKE.current().read()
-    params = parse_model(EmbedParams, request.params)
+    params = request.parse_params(EmbedParams)
     return EmbedCall(params, lambda backend: [image if isinstance(image, ApiError) else ImageItem(image)
                                               for image in IMAGE_INTAKE.current().decode(request.sources)])

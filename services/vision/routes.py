@@ -15,7 +15,6 @@ from servekit.app import current_settings
 from servekit.errors import InvalidInput
 from servekit.items import per_item_data
 from servekit.models import current_pool
-from servekit.validation import parse_model
 from services.vision.dispatch import run_images
 from services.vision.intake import IMAGE_INTAKE, ImageIntake, ImageRequest
 from services.vision.items import Generation, ImageItem, Label, OcrResult
@@ -60,7 +59,7 @@ def _serve(task: str, request: ImageRequest, model: str, make_item: Callable[[Im
 @bp.post("/classify")
 def classify() -> ResponseReturnValue:
     request = _intake().read()
-    params = parse_model(ClassifyParams, request.params)
+    params = request.parse_params(ClassifyParams)
     top_k = params.top_k or current_settings(VisionSettings).classify_top_k
     return _serve("classify", request, _model("classify", params.model),
                   lambda image: ImageItem(image, top_k=top_k), _render_labels)
@@ -69,7 +68,7 @@ def classify() -> ResponseReturnValue:
 @bp.post("/caption")
 def caption() -> ResponseReturnValue:
     request = _intake().read()
-    params = parse_model(CaptionParams, request.params)
+    params = request.parse_params(CaptionParams)
     generation = _generation(params, current_settings(VisionSettings))
     return _serve("caption", request, _model("caption", params.model),
                   lambda image: ImageItem(image, generation=generation), lambda text: {"caption": text})
@@ -78,7 +77,7 @@ def caption() -> ResponseReturnValue:
 @bp.post("/ocr")
 def ocr() -> ResponseReturnValue:
     request = _intake().read()
-    params = parse_model(ModelParams, request.params)
+    params = request.parse_params(ModelParams)
     return _serve("ocr", request, _model("ocr", params.model), ImageItem, _render_ocr)
 
 

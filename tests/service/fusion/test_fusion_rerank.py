@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 
 from servekit.errors import InvalidInput
 from services.fusion.app import create_app
-from services.fusion.features import Extraction, Inputs
+from services.fusion.features import Extraction
+from services.fusion.inputs import Inputs
 from services.fusion.rerank import query_text
 from services.fusion.settings import FusionSettings
 from tests.conftest import TEXT_TOKEN

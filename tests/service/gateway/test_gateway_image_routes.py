@@ -42,7 +42,7 @@ def test_multipart_files_and_fields_are_forwarded(client: FlaskClient) -> None:
     data = response.get_json()["data"]
     assert [len(item.get("labels", [])) for item in data] == [2, 0, 2]
     assert "cat" in data[0]["labels"][0]["label"]
-    assert (data[1]["error"]["code"], data[1]["error"]["param"]) == ("invalid_image", "input[1]")
+    assert (data[1]["error"]["code"], data[1]["error"]["param"]) == ("invalid_image", "file[1]")  # the part it came in
 
 
 def test_raw_body_with_query_parameters(client: FlaskClient) -> None:
