@@ -174,7 +174,7 @@ def collections_create(ctx: typer.Context, name: str,
 @collections_app.command("list")
 def collections_list(ctx: typer.Context) -> None:
     data = _ctx(ctx).client.collections()
-    rows = [[c.get("name"), c.get("count", c.get("items", "")), c.get("description") or ""] for c in data]
+    rows = [[c.get("name"), c.get("items", ""), c.get("description") or ""] for c in data]
     _show(ctx, data, "collections", ["name", "items", "description"], rows)
 
 
