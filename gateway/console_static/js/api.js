@@ -2,11 +2,12 @@
 const KEY = "polyserve.apiKey";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, param = null) {
     super(`${message} (code ${code}, HTTP ${status})`);
     this.status = status;
     this.code = code;
     this.apiMessage = message;
+    this.param = param;
   }
 }
 
@@ -40,7 +41,9 @@ async function errorOf(response) {
   let body = null;
   try { body = await response.json(); } catch { /* not JSON */ }
   const error = body && body.error;
-  if (error && typeof error === "object") return new ApiError(response.status, error.code || "error", error.message || "");
+  if (error && typeof error === "object") {
+    return new ApiError(response.status, error.code || "error", error.message || "", error.param || null);
+  }
   return new ApiError(response.status, `http_${response.status}`, response.statusText || "request failed");
 }
 

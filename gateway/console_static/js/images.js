@@ -1,5 +1,5 @@
 // Images: labels, OCR lines drawn on the image, captions; one multipart request per task for all files.
-import { $, action, api, el, showCurl } from "./api.js";
+import { $, ApiError, action, api, el, showCurl } from "./api.js";
 
 function setupDrop(input) {
   const zone = input.closest(".drop");
@@ -19,7 +19,13 @@ async function runTask(task, files) {
   showCurl("POST", `/v1/images/${task}`, {
     files: files.map((file) => ["file", file.name]), fields: task === "classifications" ? [["top_k", "5"]] : [],
   });
-  return api("POST", `/v1/images/${task}`, { form });
+  try {
+    return await api("POST", `/v1/images/${task}`, { form });
+  } catch (error) {
+    // With one image, its error is the request's (param "input[0]"): show it on the image's card.
+    if (!(error instanceof ApiError) || files.length !== 1 || error.param !== "input[0]") throw error;
+    return { data: [{ index: 0, error: { code: error.code, message: error.apiMessage } }] };
+  }
 }
 
 function drawBoxes(canvas, image, lines) {

@@ -38,13 +38,13 @@ def start_browser(width: int = 1280, height: int = 1000) -> WebDriver:
     return driver
 
 
-def wait_for(driver: WebDriver, css: str, *, text: str | None = None, timeout_s: float = 300) -> WebElement:
+def wait_for(driver: WebDriver, css: str, *, text: str | None = None, timeout_s: float = 180) -> WebElement:
     """The first element matching ``css`` once it is displayed (and holds ``text``); the console's error box, if
     it shows meanwhile, ends the wait with its message."""
 
     def found(d: WebDriver) -> WebElement | bool:
         error = d.find_elements("css selector", "#error")
-        if error and error[0].is_displayed() and error[0].text and text is not None and text not in error[0].text:
+        if css != "#error" and error and error[0].is_displayed() and error[0].text:
             raise AssertionError(f"the console shows an error: {error[0].text}")
         for element in d.find_elements("css selector", css):
             if element.is_displayed() and (text is None or text in element.text):

@@ -71,4 +71,4 @@ def test_ingest_a_folder_resumes_and_reports_failures(user_stack: UserStack, med
 def test_an_api_error_prints_its_code(user_stack: UserStack) -> None:
     run = polyserve(user_stack, "collections", "delete", "no_such_collection")
     assert run.returncode == 2
-    assert "404" in run.stderr and "not found" in run.stderr.lower()
+    assert "404 collection_not_found" in run.stderr
