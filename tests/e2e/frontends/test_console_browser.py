@@ -124,21 +124,30 @@ def test_collection_upload_and_search(console: WebDriver, media: Path) -> None:
     screenshot(console, "console-collections")
 
 
+OVERFLOWING = """const width = window.innerWidth;
+return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1)
+  .map((e) => `${e.tagName}#${e.id}.${e.className}`);"""
+
+
 def test_narrow_screen_has_no_sideways_scroll(console: WebDriver) -> None:
-    console.set_window_size(390, 900)
+    """A phone-sized viewport (390 CSS pixels, emulated: headless windows stop at 500) with the results shown."""
+    console.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     try:
-        _tab(console, "collections")
-        assert console.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        for area in ("images", "audio", "embeddings", "jobs", "collections"):
+            _tab(console, area)
+            assert console.execute_script("return window.innerWidth") == 390
+            assert console.execute_script(OVERFLOWING) == [], area
         screenshot(console, "console-narrow")
     finally:
-        console.set_window_size(1280, 1000)
+        console.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_api_errors_show_message_and_code(browser: WebDriver, user_stack: UserStack) -> None:
     browser.get(user_stack.url + "/console/")
     browser.execute_script("sessionStorage.setItem('polyserve.apiKey', 'sk-wrong')")
     browser.refresh()
-    _tab(browser, "collections")
+    browser.find_element(By.ID, "tab-collections").click()
     error = wait_for(browser, "#error", text="invalid_api_key")
     assert "HTTP 401" in error.text
 
@@ -154,6 +163,6 @@ def test_api_docs_render_and_try_an_operation(browser: WebDriver, user_stack: Us
     operation = wait_for(browser, ".opblock-get", text="/v1/models")
     operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
     wait_for(browser, ".opblock.is-open .execute").click()
-    status = wait_for(browser, ".opblock.is-open .live-responses-table .response-col_status", timeout_s=60)
+    status = wait_for(browser, ".opblock.is-open .live-responses-table tbody .response-col_status", timeout_s=60)
     assert status.text.strip().startswith("200")
     screenshot(browser, "docs")
