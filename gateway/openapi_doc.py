@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,19 @@ def docs() -> Response:
     return Response(_DOCS_PAGE, mimetype="text/html")
 
 
+@lru_cache(maxsize=1)
+def swagger_ui_dir() -> Path:
+    """Swagger UI 5 from swagger-ui-bundle-v2, found through that distribution's own file list: the old
+    swagger-ui-bundle (Swagger UI 4, no OpenAPI 3.1) ships the same module, and whichever of the two was installed
+    last owns ``swagger_ui_bundle.swagger_ui_path``."""
+    for file in metadata.files("swagger-ui-bundle-v2") or []:
+        if file.name == "swagger-ui-bundle.js":
+            return Path(str(file.locate())).parent
+    raise RuntimeError("swagger-ui-bundle-v2 lists no swagger-ui-bundle.js")
+
+
 @bp.get("/docs/static/<path:filename>")
 def docs_static(filename: str) -> Response:
-    from swagger_ui_bundle import swagger_ui_path
-
     if filename == "polyserve-docs.js":
         return Response(_DOCS_INIT, mimetype="text/javascript")
-
-    return send_from_directory(swagger_ui_path, filename)
+    return send_from_directory(swagger_ui_dir(), filename)
