@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build that lies on these machines; GPU images install their own (see deploy/).
 TORCH_SPEC ?= torch==2.13.0
-# Debian packages the test suite needs: speech synthesis for real audio, Redis for shared limits and jobs.
-APT_PACKAGES ?= espeak-ng redis-server
+# Debian packages the test suite needs: speech synthesis for real audio, Redis for shared limits and jobs,
+# Chromium and its WebDriver for the browser tests of the console and the API docs.
+APT_PACKAGES ?= espeak-ng redis-server chromium chromium-driver
 PYTEST_ARGS ?=
 # checkov (policy linter of the deployment tests) pins shared packages to its own versions: it gets its own venv.
 CHECKOV_VENV ?= .venv-checkov
@@ -24,13 +25,17 @@ $(PY):
 
 $(VENV)/.installed-all: pyproject.toml | $(PY)
 	$(PIP) install -q "$(TORCH_SPEC)"
+	# swagger-ui-bundle-v2 ships the same module as the old swagger-ui-bundle: remove the old one first.
+	$(PIP) uninstall -q -y swagger-ui-bundle 2>/dev/null || true
 	$(PIP) install -q -e '.[all]'
 	# rapidocr asks for the GUI build of OpenCV; the server uses the headless one, so its needs are in [vision].
 	$(PIP) install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed-all
+$(VENV)/.installed-dev: $(VENV)/.installed-all client/pyproject.toml
 	$(PIP) install -q -e '.[all,dev]'
+	# The Python client and the `polyserve` CLI: a package of their own (client/), tested against the stack.
+	$(PIP) install -q -e './client[cli]'
 	touch $@
 
 install: $(VENV)/.installed-all

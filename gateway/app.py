@@ -15,6 +15,7 @@ from flask import Flask
 from gateway.auth import build_authenticator, install_auth
 from gateway.cache import install_result_cache
 from gateway.cache_store import build_store
+from gateway.console import bp as console_bp
 from gateway.intake import install_strict_intake
 from gateway.jobs import install_jobs
 from gateway.limits import install_rate_limits
@@ -25,7 +26,8 @@ from gateway.upstreams import FANOUT_EXECUTOR, UPSTREAM_CLIENTS, build_upstreams
 from servekit.app import create_service_app
 from servekit.client import ServiceClient
 
-BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, chat.bp, fusion.bp, rerank.bp, admin.bp, openapi_bp)
+BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, chat.bp, fusion.bp, rerank.bp, admin.bp, openapi_bp,
+              console_bp)
 
 
 def _ready_check(settings: GatewaySettings, clients: dict[str, ServiceClient]) -> Any:

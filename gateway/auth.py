@@ -23,7 +23,7 @@ from servekit.errors import Forbidden, Unauthorized, UpstreamUnavailable
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.yaml"})
-PUBLIC_PREFIXES = ("/docs",)
+PUBLIC_PREFIXES = ("/docs", "/console")
 
 
 def _digest(key: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,21 @@ FRAGMENTS = Path(__file__).parent / "openapi"
 
 bp = Blueprint("openapi", __name__)
 
+# Swagger UI 5 (swagger-ui-bundle-v2) renders OpenAPI 3.1; the key entered under "Authorize" stays in the tab
+# (persistAuthorization, which would write it to localStorage, is off) and every operation can be tried.
 _DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>polyserve API</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>polyserve API</title>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
+<script src="/docs/static/polyserve-docs.js"></script>
 </body></html>"""
+
+# Inline scripts would need 'unsafe-inline' in the page's CSP, so the initialiser is a file of its own.
+_DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+  tryItOutEnabled: true, persistAuthorization: false, displayRequestDuration: true, filter: true});
+"""
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -55,8 +64,19 @@ def docs() -> Response:
     return Response(_DOCS_PAGE, mimetype="text/html")
 
 
+@lru_cache(maxsize=1)
+def swagger_ui_dir() -> Path:
+    """Swagger UI 5 from swagger-ui-bundle-v2, found through that distribution's own file list: the old
+    swagger-ui-bundle (Swagger UI 4, no OpenAPI 3.1) ships the same module, and whichever of the two was installed
+    last owns ``swagger_ui_bundle.swagger_ui_path``."""
+    for file in metadata.files("swagger-ui-bundle-v2") or []:
+        if file.name == "swagger-ui-bundle.js":
+            return Path(str(file.locate())).parent
+    raise RuntimeError("swagger-ui-bundle-v2 lists no swagger-ui-bundle.js")
+
+
 @bp.get("/docs/static/<path:filename>")
 def docs_static(filename: str) -> Response:
-    from swagger_ui_bundle import swagger_ui_path
-
-    return send_from_directory(swagger_ui_path, filename)
+    if filename == "polyserve-docs.js":
+        return Response(_DOCS_INIT, mimetype="text/javascript")
+    return send_from_directory(swagger_ui_dir(), filename)

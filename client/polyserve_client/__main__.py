@@ -1,0 +1,3 @@
+from polyserve_client.cli import main
+
+main()

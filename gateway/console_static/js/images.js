@@ -1,0 +1,95 @@
+// Images: labels, OCR lines drawn on the image, captions; one multipart request per task for all files.
+import { $, ApiError, action, api, el, showCurl } from "./api.js";
+
+function setupDrop(input) {
+  const zone = input.closest(".drop");
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    input.files = event.dataTransfer.files;
+  });
+}
+
+async function runTask(task, files) {
+  const form = new FormData();
+  for (const file of files) form.append("file", file, file.name);
+  if (task === "classifications") form.append("top_k", "5");
+  showCurl("POST", `/v1/images/${task}`, {
+    files: files.map((file) => ["file", file.name]), fields: task === "classifications" ? [["top_k", "5"]] : [],
+  });
+  try {
+    return await api("POST", `/v1/images/${task}`, { form });
+  } catch (error) {
+    // With one image, its error is the request's (param "input[0]"): show it on the image's card.
+    if (!(error instanceof ApiError) || files.length !== 1 || error.param !== "input[0]") throw error;
+    return { data: [{ index: 0, error: { code: error.code, message: error.apiMessage } }] };
+  }
+}
+
+function drawBoxes(canvas, image, lines) {
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  context.lineWidth = Math.max(2, image.naturalWidth / 300);
+  context.strokeStyle = "#e3008c";
+  for (const line of lines) {
+    context.beginPath();
+    line.box.forEach(([x, y], index) => (index ? context.lineTo(x, y) : context.moveTo(x, y)));
+    context.closePath();
+    context.stroke();
+  }
+}
+
+function loadImage(file) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`${file.name} is not an image the browser can show`));
+    image.src = URL.createObjectURL(file);
+  });
+}
+
+const errorLine = (error) => el("p", { class: "item-error", text: `Error ${error.code}: ${error.message}` });
+
+async function card(file, entries) {
+  const canvas = el("canvas", { role: "img", "aria-label": `${file.name} with the text lines found outlined` });
+  const body = el("div", {}, el("h3", { text: file.name }), canvas);
+  const lines = entries.ocr && entries.ocr.lines ? entries.ocr.lines : [];
+  try { drawBoxes(canvas, await loadImage(file), lines); } catch { canvas.remove(); }
+  const labels = entries.classifications;
+  if (labels && labels.labels) {
+    body.append(el("ol", { class: "labels", "aria-label": "labels" },
+      ...labels.labels.map((label) => el("li", { text: `${label.label} (${label.score.toFixed(3)})` }))));
+  }
+  if (entries.captions && entries.captions.caption) body.append(el("p", { text: `Caption: ${entries.captions.caption}` }));
+  if (lines.length) {
+    body.append(el("ul", { class: "ocr", "aria-label": "text lines" },
+      ...lines.map((line) => el("li", { text: `${line.text} (${line.confidence.toFixed(2)})` }))));
+  }
+  for (const entry of Object.values(entries)) if (entry && entry.error) body.append(errorLine(entry.error));
+  return el("article", { class: "card" }, body);
+}
+
+export function setupImages() {
+  const input = $("#images-files");
+  setupDrop(input);
+  action($("#images-form"), async () => {
+    const files = [...input.files];
+    const tasks = [...document.querySelectorAll('#images-form input[name="task"]:checked')].map((box) => box.value);
+    const results = $("#images-results");
+    results.replaceChildren(el("p", { text: "Working..." }));
+    const perTask = {};
+    try {
+      for (const task of tasks) perTask[task] = await runTask(task, files);
+    } finally {
+      results.replaceChildren();
+    }
+    for (const [index, file] of files.entries()) {
+      const entries = Object.fromEntries(tasks.map((task) => [task, perTask[task].data.find((e) => e.index === index)]));
+      results.append(await card(file, entries));
+    }
+  });
+}
