@@ -25,7 +25,7 @@ ARG TORCH_SPEC=torch==2.13.0+cpu
 ARG TORCH_INDEX_URL=""
 ENV PIP_CONFIG_FILE=/build-inputs/pip.conf
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-USER root
+USER 0:0
 COPY .build-inputs/ /build-inputs/
 # torch first: the largest download, and the one that changes least.
 RUN if [ -n "${TORCH_SPEC}" ]; then \
