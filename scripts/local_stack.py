@@ -1,4 +1,4 @@
-"""Start the whole local stack under honcho (a Procfile process manager) with generated local secrets.
+"""Start the whole local stack under supervisord (a service that dies is restarted alone) with local secrets.
 
 The first run writes ``.run/local.env`` with a random internal token and API key; later runs reuse it, so
 the key printed here keeps working. Values already set in the environment win over the file.
@@ -12,6 +12,8 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+
+from supervised_stack import exec_supervisord
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = ROOT / ".run" / "local.env"
@@ -76,8 +78,7 @@ def main() -> None:
     if redis_port is None and "GATEWAY_REDIS_URL" not in os.environ:
         print("redis-server not found: limits and cache stay in memory, asynchronous jobs are off", flush=True)
     procfile = local_procfile(args.env_file.parent, redis_port)
-    honcho = str(bin_dir / "honcho")
-    os.execv(honcho, [honcho, "start", "-f", str(procfile), "-d", str(ROOT)])
+    exec_supervisord(procfile, args.env_file.parent, ROOT, bin_dir)
 
 
 if __name__ == "__main__":

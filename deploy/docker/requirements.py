@@ -3,7 +3,7 @@
 Images install their dependencies in a layer of their own, before the sources are copied, so a code change
 does not reinstall torch. pyproject.toml stays the single list of dependencies: this resolves the extra
 (and the ``polyserve[...]`` extras it includes) into plain requirement lines.
-Usage: ``python3 requirements.py text > requirements.txt``.
+Usage: ``python3 requirements.py text > requirements.txt`` (several extras: ``text,vision``).
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def requirements(pyproject: Path, extra: str) -> list[str]:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
-        raise SystemExit("usage: requirements.py EXTRA  (reads ./pyproject.toml)")
-    print("\n".join(requirements(Path("pyproject.toml"), argv[1])))
+        raise SystemExit("usage: requirements.py EXTRA[,EXTRA...]  (reads ./pyproject.toml)")
+    lines = [line for extra in argv[1].split(",") for line in requirements(Path("pyproject.toml"), extra.strip())]
+    print("\n".join(dict.fromkeys(lines)))
 
 
 if __name__ == "__main__":

@@ -50,9 +50,14 @@ def model_problems(where: str, deployable: Deployable, settings: Any) -> list[st
             for spec in getattr(settings, "models", None) or [] if spec.backend not in registry]
 
 
+# Files the image build writes and the service only reads (e.g. the Whisper model joined at build time).
+IMAGE_CONTENT = "/opt/polyserve/"
+
+
 def path_variables_on_volumes(where: str, environ: dict[str, str], writable: Iterable[str]) -> list[str]:
-    """On a read-only root filesystem, model caches, data dirs and mounted files must lie on a volume."""
-    mounts = [mount.rstrip("/") for mount in writable]
+    """On a read-only root filesystem, model caches, data dirs and mounted files must lie on a volume, unless
+    they are content baked into the image at build time (under /opt/polyserve/, only read at run time)."""
+    mounts = [mount.rstrip("/") for mount in writable] + [IMAGE_CONTENT.rstrip("/")]
     problems = []
     for name, value in sorted(environ.items()):
         if not (name == "HF_HOME" or name.endswith(PATH_VARIABLE_SUFFIXES)) or not value.startswith("/"):

@@ -28,6 +28,7 @@ EXTERNAL_VARIABLES = frozenset({
     "XDG_CACHE_HOME",  # libraries' ~/.cache, moved to /tmp on read-only root filesystems
     "PYTHONUNBUFFERED",
     "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPATH",  # the images run the sources from /opt/polyserve/app
     "PIP_DISABLE_PIP_VERSION_CHECK",  # build-time only
     "PATH",
 })

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from tests.fusion_fixtures import photo_png, speech_wav
+
 from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
 from tests.support.redis_server import redis_server
 from tests.support.workers import WorkerProcess, start_worker
