@@ -79,7 +79,7 @@ test: install-dev check docker-engine
 
 # Lint and types: ruff over every Python file, mypy --strict over the packages (pyproject's [tool.mypy]).
 check: install-dev
-	$(VENV)/bin/ruff check servekit services gateway tests bench scripts deploy
+	$(VENV)/bin/ruff check servekit services gateway client tests bench scripts deploy
 	$(VENV)/bin/mypy
 
 # Schemathesis against the whole stack for FUZZ_TIME_S seconds (>= 30,000 cases); the test run does a short one.
