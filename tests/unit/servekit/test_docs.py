@@ -23,9 +23,12 @@ GENERATED = {"deploy/compose/polyserve.env", "deploy/compose/secrets/api_keys.tx
 
 
 def known_variables() -> set[str]:
-    """Variables a settings class reads, or docker-compose.yml interpolates."""
+    """Variables a settings class reads, docker-compose.yml interpolates, or the client and the browser tests read
+    (``POLYSERVE_URL``, ``POLYSERVE_ARTIFACTS``: quoted names in their sources)."""
     known = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", reference()))
     known |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", (ROOT / "docker-compose.yml").read_text()))
+    for source in [*(ROOT / "client").rglob("*.py"), *(ROOT / "tests" / "e2e").rglob("*.py")]:
+        known |= set(re.findall(r"[\"'](POLYSERVE_[A-Z0-9_]+)[\"']", source.read_text()))
     return known
 
 
