@@ -41,7 +41,7 @@ SMOLVLM_256M_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidde
 
 
 def build_model(folder: Path) -> Path:
-    from tests.vqa_fixtures import idefics3_dir
+    from tests.support.tiny_vlms import idefics3_dir
 
     return idefics3_dir(folder, SMOLVLM_256M_TEXT, SMOLVLM_256M_VISION, scale_factor=4, image_side=512,
                         image_seq_len=64, splitting=False)

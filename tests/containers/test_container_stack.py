@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from tests.containers.compose_stack import POLYSERVE_SERVICES, ComposeStack
-from tests.fusion_fixtures import photo_b64, speech_b64, speech_wav
-from tests.vision_fixtures import encode, photo_png, render_text
+from tests.support.media import encode_image, espeak_wav, photo_b64, photo_png, render_text, speech_data_uri
 
 pytestmark = pytest.mark.containers
 
@@ -49,7 +48,7 @@ def test_embeddings_equal_sentence_transformers_in_process(stack: ComposeStack, 
     response = embed(stack, TEXTS)
     assert response.status_code == 200, response.text
     served = np.array([item["embedding"] for item in response.json()["data"]])
-    reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)
+    reference = minilm_reference.encode_image(TEXTS, normalize_embeddings=True)
     cosines = (served * reference).sum(axis=1) / np.linalg.norm(served, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosines.min() >= 0.9999, cosines
 
@@ -62,7 +61,7 @@ def test_the_cat_photo_is_classified_as_a_cat(stack: ComposeStack) -> None:
 
 
 def test_rendered_text_is_read_back(stack: ComposeStack) -> None:
-    image = encode(render_text(["Hello World 2026"]))
+    image = encode_image(render_text(["Hello World 2026"]))
     response = requests.post(f"{stack.gateway}/v1/images/ocr", data=image, timeout=120,
                              headers={"Authorization": f"Bearer {stack.api_key}", "Content-Type": "image/png"})
     assert response.status_code == 200, response.text
@@ -71,7 +70,7 @@ def test_rendered_text_is_read_back(stack: ComposeStack) -> None:
 
 def test_speech_is_transcribed(stack: ComposeStack) -> None:
     response = call(stack, "POST", "/v1/audio/transcriptions", timeout=300,
-                    files={"file": ("speech.wav", speech_wav(SENTENCE))}, data={"model": "whisper-base"})
+                    files={"file": ("speech.wav", espeak_wav(SENTENCE))}, data={"model": "whisper-base"})
     assert response.status_code == 200, response.text
     words = response.json()["text"].lower().replace(".", "").replace(",", "").split()
     assert words == SENTENCE.lower().rstrip(".").split(), words
@@ -99,7 +98,7 @@ def search(stack: ComposeStack, collection: str, query: dict[str, str]) -> list[
 def test_a_collection_is_filled_searched_and_survives_a_fusion_restart(stack: ComposeStack) -> None:
     items = [{"id": "cat", "image": photo_b64("chelsea")}, {"id": "coffee", "image": photo_b64("coffee")},
              {"id": "train", "text": "The train to the airport leaves at seven tomorrow evening."},
-             {"id": "weather", "audio": speech_b64("Sunny weather with a gentle breeze today.")}]
+             {"id": "weather", "audio": speech_data_uri("Sunny weather with a gentle breeze today.")}]
     ingest(stack, "media", items)
     before = {"cat": search(stack, "media", {"text": "a cat"}),
               "train": search(stack, "media", {"text": "when does the train to the airport leave"})}
@@ -133,7 +132,7 @@ def test_a_crashed_audio_container_comes_back_while_text_and_images_keep_answeri
     assert stack.container("audio-cpu").attrs["RestartCount"] == restarts + 1
     assert answers and set(answers) == {200}, answers
     speech = call(stack, "POST", "/v1/audio/transcriptions", timeout=300,
-                  files={"file": ("speech.wav", speech_wav(SENTENCE))}, data={"model": "whisper-base"})
+                  files={"file": ("speech.wav", espeak_wav(SENTENCE))}, data={"model": "whisper-base"})
     assert speech.status_code == 200 and "fox" in speech.json()["text"].lower(), speech.text
     print(f"audio container SIGKILLed: healthy again after {back_after:.1f} s (restart policy); "
           f"{len(answers)} text and image requests meanwhile, all 200")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.fusion_fixtures import photo_png, speech_wav
 
+from tests.support.media import espeak_wav, photo_png
 from tests.support.processes import INTERNAL_TOKEN, ServiceProcess, start_service
 from tests.support.redis_server import redis_server
 from tests.support.workers import WorkerProcess, start_worker
@@ -64,6 +64,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     photos.mkdir()
     for name in ("chelsea", "coffee", "rocket", "astronaut"):
         (photos / f"{name}.png").write_bytes(photo_png(name))
-    (folder / "speech.wav").write_bytes(speech_wav(SENTENCE))
+    (folder / "speech.wav").write_bytes(espeak_wav(SENTENCE))
     (folder / "broken.png").write_bytes(b"this is not a PNG image at all")
     return folder

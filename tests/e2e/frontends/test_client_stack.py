@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from polyserve_client import JobFailed, Polyserve, PolyserveError, to_b64
-from tests.fusion_fixtures import photo_png
 
 from tests.e2e.frontends.conftest import UserStack
+from tests.support.media import photo_png
 
 pytestmark = pytest.mark.e2e
 
