@@ -88,7 +88,6 @@ def bench_backend(label: str, uri: str, sizes: list[int], repeat: int, json_repe
             by_index = median_ms(store, name, typed_filter, repeat)
             print(f"  {label:<7} {size:>8} items  ingest {rate:8.0f} items/s   search {plain:7.1f} ms   "
                   f"filtered: JSON {by_json:7.1f} ms, indexed {by_index:7.1f} ms  ({hits} hits)", flush=True)
-            store.drop_collection(name)
     finally:
         store.close()
 
