@@ -56,7 +56,7 @@ class MicroBatcher(Generic[In, Out]):
         metrics: ServiceMetrics | None = None,
         cost: Callable[[In], int] | None = None,
         max_batch_cost: int = 0,
-        round_batches: int = 4,
+        round_batches: int = 8,
         max_queue_s: float = 0.0,
     ) -> None:
         if max_batch_size < 1 or queue_size < 1 or round_batches < 1:
@@ -114,6 +114,12 @@ class MicroBatcher(Generic[In, Out]):
             raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
                              f"this request's {min(limits):.1f}s allow; retry later",
                              retry_after_s=retry_after_s(wait))
+
+    def refuse_if_late(self, budget_s: float, count: int = 1) -> None:
+        """Refuse (:class:`Overloaded`) before any per-request work is spent on the request when the work already
+        ahead would outlast ``budget_s`` or ``max_queue_s``; :meth:`submit` checks again with the request's cost."""
+        with self._cond:
+            self._admit(0, count, budget_s)
 
     def _count_rejected(self, count: int) -> None:
         if self._metrics:
