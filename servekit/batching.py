@@ -28,6 +28,10 @@ from servekit.scheduling import QueueClock, retry_after_s, split_by_cost
 
 log = logging.getLogger(__name__)
 
+# The share of a request's time budget that the expected queue time may take: the estimate is an average learnt
+# from past batches, and a machine shared with other work slows down under it.
+ADMISSION_HEADROOM = 0.75
+
 In = TypeVar("In")  # input item
 Out = TypeVar("Out")  # output item
 
@@ -108,7 +112,7 @@ class MicroBatcher(Generic[In, Out]):
             return
         batches = -(-(len(self._queue) + self._running_items + count) // self.max_batch_size)
         expected = self._clock.expected_s(ahead, own_cost, batches)
-        if expected > min(limits):
+        if expected > ADMISSION_HEADROOM * min(limits):
             self._count_rejected(count)
             wait = self._clock.expected_s(ahead, 0, batches)
             raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
