@@ -87,6 +87,19 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300
     raise TimeoutError(f"{url} not ready after {timeout_s}s")
 
 
+def export_for_infinity(folder: Path) -> None:
+    """infinity's optimum engine runs the ``model.onnx`` of a local folder (inputs ids, mask, token types; output
+    ``last_hidden_state``) and never exports one itself; optimum's exporter takes this sentence-transformers folder
+    for another library's model, so the graph comes from torch's exporter, as polyserve's ONNX backend makes it."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from services.text.backends.onnx import export_onnx
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    sample = tokenizer(["an example sentence to trace", "another"], padding=True, return_tensors="pt")
+    export_onnx(AutoModel.from_pretrained(folder).eval(), dict(sample), folder / "model.onnx")
+
+
 def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> Server:
     """infinity's own CLI (``infinity_emb v2``) on a copy of the model folder (the optimum engine writes its ONNX
     export next to the weights; the package's folder stays untouched)."""
@@ -96,19 +109,22 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
     if not folder.exists():
         shutil.copytree(model_dir(), folder)
     if engine == "optimum" and not list(folder.glob("*.onnx")):
-        # infinity's optimum engine loads the ONNX file of a local folder; optimum (in infinity's venv) writes it.
-        subprocess.run([str(venv / "bin" / "python"), "-m", "optimum.exporters.onnx", "--model", str(folder),
-                        "--task", "feature-extraction", str(folder)], env={**os.environ, **PEER_ENV}, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        export_for_infinity(folder)
     port = free_port()
     log = (workdir / f"infinity-{engine}.log").open("wb")
     command = [str(venv / "bin" / "infinity_emb"), "v2", "--model-id", str(folder), "--served-model-name", MODEL,
                "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size), "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]
+    # From inside the folder, as ".": infinity names the ONNX file by its path relative to the model id.
+    command[command.index(str(folder))] = "."
     process = subprocess.Popen(command, env={**os.environ, **PEER_ENV, "HF_HOME": str(workdir / "hf")},
-                               stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+                               stdout=log, stderr=subprocess.STDOUT, cwd=folder)
     base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/health", process)
+    try:
+        wait_http(base + "/health", process)
+    except RuntimeError:
+        print((workdir / f"infinity-{engine}.log").read_text()[-3000:])
+        raise
     return Server(f"infinity ({engine})", base + "/embeddings", {}, [process])
 
 

@@ -28,6 +28,10 @@ from servekit.scheduling import QueueClock, retry_after_s, split_by_cost
 
 log = logging.getLogger(__name__)
 
+# The share of a request's time budget that the expected queue time may take: the estimate is an average learnt
+# from past batches, and a machine shared with other work slows down under it.
+ADMISSION_HEADROOM = 0.75
+
 In = TypeVar("In")  # input item
 Out = TypeVar("Out")  # output item
 
@@ -56,7 +60,7 @@ class MicroBatcher(Generic[In, Out]):
         metrics: ServiceMetrics | None = None,
         cost: Callable[[In], int] | None = None,
         max_batch_cost: int = 0,
-        round_batches: int = 4,
+        round_batches: int = 8,
         max_queue_s: float = 0.0,
     ) -> None:
         if max_batch_size < 1 or queue_size < 1 or round_batches < 1:
@@ -108,12 +112,18 @@ class MicroBatcher(Generic[In, Out]):
             return
         batches = -(-(len(self._queue) + self._running_items + count) // self.max_batch_size)
         expected = self._clock.expected_s(ahead, own_cost, batches)
-        if expected > min(limits):
+        if expected > ADMISSION_HEADROOM * min(limits):
             self._count_rejected(count)
             wait = self._clock.expected_s(ahead, 0, batches)
             raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
                              f"this request's {min(limits):.1f}s allow; retry later",
                              retry_after_s=retry_after_s(wait))
+
+    def refuse_if_late(self, budget_s: float, count: int = 1) -> None:
+        """Refuse (:class:`Overloaded`) before any per-request work is spent on the request when the work already
+        ahead would outlast ``budget_s`` or ``max_queue_s``; :meth:`submit` checks again with the request's cost."""
+        with self._cond:
+            self._admit(0, count, budget_s)
 
     def _count_rejected(self, count: int) -> None:
         if self._metrics:

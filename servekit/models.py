@@ -273,7 +273,9 @@ class ModelPool:
     def run(self, name: str, task: str, items: Sequence[Any], timeout_s: float) -> list[Any]:
         """Batch ``items`` through the model; per-item exceptions come back in their slots."""
         backend = self.backend(name, task)
-        return self._batchers[(name, task)].run(backend.prepare(task, list(items)), timeout_s)
+        batcher = self._batchers[(name, task)]
+        batcher.refuse_if_late(timeout_s, len(items))  # before tokenising what would be refused anyway
+        return batcher.run(backend.prepare(task, list(items)), timeout_s)
 
     def list_models(self) -> list[dict[str, Any]]:
         listed = []

@@ -53,7 +53,7 @@ def export_onnx(model: Any, encoded: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
     with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(Hidden(model), tuple(encoded[name] for name in names), str(partial),
+        torch.onnx.export(Hidden(model).eval(), tuple(encoded[name] for name in names), str(partial),
                           input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes, dynamo=True,
                           external_data=False, verbose=False)
     partial.replace(path)

@@ -30,7 +30,7 @@ def busy_text(text_app: Flask) -> Iterator[FlaskClient]:
     worker = threading.Thread(target=lambda: text_app.test_client().post(
         "/v1/embed", json={"input": [f"{i} {LONG}" for i in range(64)]}, headers=AUTH))
     worker.start()
-    time.sleep(0.2)
+    time.sleep(0.1)
     yield client
     worker.join()
 

@@ -115,6 +115,15 @@ def test_work_that_cannot_finish_before_its_deadline_is_refused_at_once_with_ret
     batcher.close()
 
 
+def test_the_early_check_refuses_on_the_work_ahead_alone() -> None:
+    batcher, fn, _ = busy_batcher()
+    with pytest.raises(Overloaded):
+        batcher.refuse_if_late(0.2)
+    batcher.refuse_if_late(30.0)  # enough time: no refusal
+    fn.gate.set()
+    batcher.close()
+
+
 def test_max_queue_time_refuses_even_a_patient_request() -> None:
     batcher, fn, _ = busy_batcher(max_queue_s=0.1)
     with pytest.raises(Overloaded):
