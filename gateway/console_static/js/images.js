@@ -22,8 +22,10 @@ async function runTask(task, files) {
   try {
     return await api("POST", `/v1/images/${task}`, { form });
   } catch (error) {
-    // With one image, its error is the request's (param "input[0]"): show it on the image's card.
-    if (!(error instanceof ApiError) || files.length !== 1 || error.param !== "input[0]") throw error;
+    // With one image, its error is the request's (param "file[0]" for an upload, "input[0]" for JSON): show it
+    // on the image's card.
+    const itsOwn = error instanceof ApiError && (error.param === "file[0]" || error.param === "input[0]");
+    if (!itsOwn || files.length !== 1) throw error;
     return { data: [{ index: 0, error: { code: error.code, message: error.apiMessage } }] };
   }
 }
