@@ -48,7 +48,7 @@ def test_embeddings_equal_sentence_transformers_in_process(stack: ComposeStack, 
     response = embed(stack, TEXTS)
     assert response.status_code == 200, response.text
     served = np.array([item["embedding"] for item in response.json()["data"]])
-    reference = minilm_reference.encode_image(TEXTS, normalize_embeddings=True)
+    reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)
     cosines = (served * reference).sum(axis=1) / np.linalg.norm(served, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosines.min() >= 0.9999, cosines
 
