@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,7 +15,14 @@ from services.fusion.strategies import LateMethod, Strategy
 
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 16_384
-NOT_BLANK = r"\S"  # at least one character that is not whitespace
+# At least one character that is not whitespace, the whitespace spelled out: `\S` differs between Python, pydantic's
+# regex engine and the JSON Schema (ECMA) one that clients and fuzzers use (U+0085, U+001C-U+001F, U+FEFF).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def is_blank(text: str) -> bool:
+    """Blank as the document's ``NOT_BLANK`` pattern says, in every regex engine alike."""
+    return re.search(NOT_BLANK, text) is None
 # The same rules as the store's and the heads' own checks, so that the OpenAPI document states them.
 COLLECTION_NAME = r"^[a-z0-9](?:[a-z0-9]|_(?!_)){0,62}$"
 ITEM_ID = r"^[^\"'\\\x00-\x1f\x7f]{1,256}$"
@@ -71,7 +79,7 @@ class InputModel(Strict):
     def _one_modality_at_least(self) -> InputModel:
         if self.text is None and self.image is None and self.audio is None:
             raise ValueError("give at least one of text, image or audio")
-        if self.text is not None and not self.text.strip():
+        if self.text is not None and is_blank(self.text):
             raise ValueError("text is blank")
         return self
 
@@ -158,7 +166,7 @@ class ClassifyRequest(FusionParams):
 
     @model_validator(mode="after")
     def _labels_usable(self) -> ClassifyRequest:
-        if any(not label.strip() for label in self.labels):
+        if any(is_blank(label) for label in self.labels):
             raise ValueError("labels must not be blank")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be unique")
