@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, Flask, jsonify, request
@@ -68,7 +69,9 @@ def create_service_app(
 ) -> Flask:
     """A Flask app with the kernel installed; the service adds its own blueprints."""
     configure_logging(name, settings.log_level)
-    app = Flask(name)
+    # The root path is given: Flask would otherwise look for an importable package called like the service, and
+    # find whatever folder of that name sits on sys.path (a test folder, say).
+    app = Flask(name, root_path=str(Path(__file__).resolve().parent))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it; the base type not
     SETTINGS.set(app, settings)
