@@ -222,7 +222,7 @@ def test_python_client_streams_the_same_chat_and_answers_questions(client: opena
     from polyserve_client import Polyserve, PolyserveError, chat_message  # the repo's own client package
 
     ours = Polyserve(urls[0], KEY, max_retries=0)
-    messages = [chat_message("Describe.", [photo_png("chelsea")])]
+    messages: Any = [chat_message("Describe.", [photo_png("chelsea")])]  # openai types its messages narrowly
     whole = client.chat.completions.create(model="tiny-llava", messages=messages, max_tokens=8, temperature=0)
     chunks = list(ours.chat(messages, model="tiny-llava", stream=True, max_tokens=8, temperature=0))
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == whole.choices[0].message.content
