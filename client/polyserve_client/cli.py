@@ -223,6 +223,8 @@ def transcribe(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=T
         raise typer.BadParameter(f"--format must be one of {', '.join(formats)}")
     client = _ctx(ctx).client
     if stream:
+        if format not in {"text", "json"} or job:
+            raise typer.BadParameter("--stream prints text as it is decoded: not with --job, --format srt or vtt")
         _print_transcript_stream(ctx, client.transcribe_stream(file, language=language, model=model))
         return
     if job:
