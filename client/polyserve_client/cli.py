@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from polyserve_client.client import DEFAULT_TEXT_MODEL, Polyserve
+from polyserve_client.client import DEFAULT_TEXT_MODEL, Polyserve, chat_message
 from polyserve_client.errors import PolyserveError
 from polyserve_client.ingest import SourceFile, ingest_folder, source_files
 from polyserve_client.job_log import JobLog
@@ -113,6 +114,63 @@ def caption(ctx: typer.Context, files: Files, model: Annotated[str | None, typer
 
 
 @app.command()
+def ask(ctx: typer.Context, files: Files,
+        question: Annotated[str, typer.Option("--question", "-q", help="The question, asked of every image.")],
+        model: Annotated[str | None, typer.Option(help="A model serving 'answer'.")] = None) -> None:
+    """Answer a question about each image (visual question answering)."""
+    answer = _ctx(ctx).client.ask(files, question, model=model)
+    rows = [[name, entry.get("answer") or _error_row(entry)] for name, entry in _per_image(answer, files)]
+    _show(ctx, answer, f"answers ({answer.get('model')})", ["file", "answer"], rows)
+
+
+def _chunk_text(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or [{}]
+    return str((choices[0].get("delta") or {}).get("content") or "")
+
+
+@app.command()
+def chat(ctx: typer.Context, prompt: Annotated[str, typer.Argument(help="What to ask.")],
+         image: Annotated[list[Path] | None, typer.Option(exists=True, dir_okay=False, help="Images, repeatable.")]
+         = None,
+         model: Annotated[str | None, typer.Option(help="A model serving 'chat' (default: the first).")] = None,
+         max_tokens: Annotated[int | None, typer.Option(help="Answer length bound.")] = None,
+         temperature: Annotated[float | None, typer.Option(help="0 is greedy.")] = None,
+         stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False) -> None:
+    """Chat with a vision-language model about images (OpenAI-compatible /v1/chat/completions)."""
+    client = _ctx(ctx).client
+    chosen = model or client.default_model("image", "chat")
+    messages = [chat_message(prompt, image or [])]
+    options: dict[str, Any] = {key: value for key, value in (("max_tokens", max_tokens), ("temperature", temperature))
+               if value is not None}
+    if stream:
+        for chunk in client.chat(messages, model=chosen, stream=True, **options):
+            if _ctx(ctx).as_json:
+                sys.stdout.write(json.dumps(chunk) + "\n")
+            else:
+                sys.stdout.write(_chunk_text(chunk))
+            sys.stdout.flush()
+        if not _ctx(ctx).as_json:
+            sys.stdout.write("\n")
+        return
+    answer = client.chat(messages, model=chosen, **options)
+    if _ctx(ctx).as_json:
+        _print_json(answer)
+    else:
+        sys.stdout.write(str(answer["choices"][0]["message"]["content"]) + "\n")
+
+
+@app.command()
+def rerank(ctx: typer.Context, query: str, documents: Annotated[list[str], typer.Argument(help="Documents.")],
+           model: Annotated[str | None, typer.Option(help="A cross-encoder model.")] = None,
+           top_n: Annotated[int | None, typer.Option(help="Best N only.")] = None) -> None:
+    """Order documents by relevance to a query (cross-encoder)."""
+    answer = _ctx(ctx).client.rerank(query, documents, model=model, top_n=top_n)
+    rows = [[result["index"], result["relevance_score"], documents[result["index"]][:80]]
+            for result in answer.get("results", [])]
+    _show(ctx, answer, f"reranked ({answer.get('model')})", ["index", "score", "document"], rows)
+
+
+@app.command()
 def embed(ctx: typer.Context, texts: Annotated[list[str] | None, typer.Argument(help="Texts.")] = None,
           image: Annotated[list[Path] | None, typer.Option(exists=True, help="Image files instead.")] = None,
           audio: Annotated[list[Path] | None, typer.Option(exists=True, help="Audio files instead.")] = None,
@@ -139,17 +197,36 @@ def _segments_table(answer: dict[str, Any]) -> None:
            ["start", "end", "text"], rows)
 
 
+def _print_transcript_stream(ctx: typer.Context, events: Iterator[dict[str, Any]]) -> None:
+    """Deltas as they arrive (or each event as a JSON line with --json)."""
+    for event in events:
+        if _ctx(ctx).as_json:
+            sys.stdout.write(json.dumps(event) + "\n")
+        elif event.get("type") == "transcript.text.delta":
+            sys.stdout.write(str(event.get("delta", "")))
+        sys.stdout.flush()
+    if not _ctx(ctx).as_json:
+        sys.stdout.write("\n")
+
+
 @app.command()
 def transcribe(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
                format: Annotated[str, typer.Option("--format", help="srt, vtt, json or text.")] = "text",
                language: Annotated[str | None, typer.Option()] = None,
                model: Annotated[str | None, typer.Option()] = None,
-               job: Annotated[bool, typer.Option("--job", help="Run as a job (long recordings).")] = False) -> None:
+               job: Annotated[bool, typer.Option("--job", help="Run as a job (long recordings).")] = False,
+               stream: Annotated[bool, typer.Option(help="Print the text segment by segment as decoded.")] = False
+               ) -> None:
     """Transcribe speech; --format srt|vtt gives subtitles, json the segments with timestamps."""
     formats = {"srt": "srt", "vtt": "vtt", "text": "text", "json": "verbose_json"}
     if format not in formats:
         raise typer.BadParameter(f"--format must be one of {', '.join(formats)}")
     client = _ctx(ctx).client
+    if stream:
+        if format not in {"text", "json"} or job:
+            raise typer.BadParameter("--stream prints text as it is decoded: not with --job, --format srt or vtt")
+        _print_transcript_stream(ctx, client.transcribe_stream(file, language=language, model=model))
+        return
     if job:
         submitted = client.submit_transcription(file, response_format=formats[format], language=language, model=model)
         JobLog().record(submitted, f"transcribe {file.name}")

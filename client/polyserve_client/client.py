@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import requests
@@ -19,6 +19,7 @@ import requests
 from polyserve_client.errors import PolyserveError, error_from, retry_after_s
 from polyserve_client.files import FileLike, load
 from polyserve_client.jobs import Job
+from polyserve_client.sse import stream_events
 
 RETRIED_STATUSES = frozenset({429, 503})
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -39,6 +40,14 @@ def _items_body(items: Sequence[dict[str, Any]], allow_degraded: bool) -> dict[s
 
 def _as_list(files: FileLike | Sequence[FileLike]) -> list[FileLike]:
     return [files] if isinstance(files, str | bytes | Path) else list(files)
+
+
+def chat_message(text: str, images: Sequence[FileLike] = (), *, role: str = "user") -> dict[str, Any]:
+    """One chat message: the text alone, or the images (as data URIs) followed by the text."""
+    if not images:
+        return {"role": role, "content": text}
+    parts = [{"type": "image_url", "image_url": {"url": load(image).data_uri()}} for image in images]
+    return {"role": role, "content": [*parts, {"type": "text", "text": text}]}
 
 
 class Polyserve:
@@ -131,6 +140,32 @@ class Polyserve:
     def ocr(self, images: FileLike | Sequence[FileLike], *, model: str | None = None) -> dict[str, Any]:
         return dict(self._media_post("/v1/images/ocr", images, {"model": model}))
 
+    def ask(self, images: FileLike | Sequence[FileLike], question: str, *, model: str | None = None,
+            max_new_tokens: int | None = None) -> dict[str, Any]:
+        """``POST /v1/images/questions``: one short answer per image (``data[i].answer`` or ``data[i].error``)."""
+        fields = {"question": question, "model": model, "max_new_tokens": max_new_tokens}
+        return dict(self._media_post("/v1/images/questions", images, fields))
+
+    # -- chat (OpenAI-compatible) --------------------------------------------------------------------------------
+    @overload
+    def chat(self, messages: Sequence[dict[str, Any]], *, model: str, stream: Literal[False] = False,
+             **options: Any) -> dict[str, Any]: ...
+
+    @overload
+    def chat(self, messages: Sequence[dict[str, Any]], *, model: str, stream: Literal[True],
+             **options: Any) -> Iterator[dict[str, Any]]: ...
+
+    def chat(self, messages: Sequence[dict[str, Any]], *, model: str, stream: bool = False,
+             **options: Any) -> dict[str, Any] | Iterator[dict[str, Any]]:
+        """``POST /v1/chat/completions``; ``options`` are OpenAI's fields (``max_tokens``, ``temperature``...).
+
+        Streamed, the answer is an iterator of ``chat.completion.chunk`` dicts, ending at ``[DONE]``; leaving the
+        loop early closes the connection, which stops the generation."""
+        body = {**options, "model": model, "messages": list(messages), "stream": stream}
+        if not stream:
+            return dict(self._json("POST", "/v1/chat/completions", json=body))
+        return stream_events(self.request("POST", "/v1/chat/completions", json=body, stream=True))
+
     # -- audio ---------------------------------------------------------------------------------------------------
     def _transcription_fields(self, response_format: str, language: str | None, prompt: str | None,
                               model: str | None, timestamps: Sequence[str]) -> list[tuple[str, str]]:
@@ -146,6 +181,14 @@ class Polyserve:
         response = self.request("POST", "/v1/audio/transcriptions", files=[("file", load(file).part())], data=fields)
         return dict(response.json()) if response_format in {"json", "verbose_json"} else response.text
 
+    def transcribe_stream(self, file: FileLike, *, language: str | None = None, prompt: str | None = None,
+                          model: str | None = None) -> Iterator[dict[str, Any]]:
+        """``stream=true``: ``transcript.text.delta`` events as segments are decoded, then ``transcript.text.done``."""
+        fields = [*self._transcription_fields("json", language, prompt, model, ()), ("stream", "true")]
+        response = self.request("POST", "/v1/audio/transcriptions", files=[("file", load(file).part())], data=fields,
+                                stream=True)
+        return stream_events(response)
+
     def submit_transcription(self, file: FileLike, *, response_format: str = "verbose_json",
                              language: str | None = None, model: str | None = None,
                              timestamp_granularities: Sequence[str] = ("segment",)) -> Job:
@@ -153,6 +196,14 @@ class Polyserve:
         fields = self._transcription_fields(response_format, language, None, model, timestamp_granularities)
         doc = self._json("POST", "/v1/jobs/audio/transcriptions", files=[("file", load(file).part())], data=fields)
         return Job(self, doc)
+
+    # -- retrieval -----------------------------------------------------------------------------------------------
+    def rerank(self, query: str, documents: Sequence[str | dict[str, Any]], *, model: str | None = None,
+               top_n: int | None = None, return_documents: bool | None = None) -> dict[str, Any]:
+        """``POST /v1/rerank`` (Cohere shape): ``results`` best first, each with ``index`` and ``relevance_score``."""
+        body = _drop_none({"query": query, "documents": list(documents), "model": model, "top_n": top_n,
+                           "return_documents": return_documents})
+        return dict(self._json("POST", "/v1/rerank", json=body))
 
     # -- fusion and collections ----------------------------------------------------------------------------------
     def fuse(self, **body: Any) -> dict[str, Any]:

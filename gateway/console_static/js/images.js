@@ -1,5 +1,23 @@
-// Images: labels, OCR lines drawn on the image, captions; one multipart request per task for all files.
-import { $, ApiError, action, api, el, showCurl } from "./api.js";
+// Images: labels, OCR lines drawn on the image, captions, answers to a question (where a model serves "answer");
+// one multipart request per task for all files.
+import { $, ApiError, action, api, el, session, showCurl } from "./api.js";
+
+// Shows the question field when /v1/models lists a model serving "answer" (visual question answering).
+export async function refreshImageModels() {
+  const row = $("#images-question-row");
+  const { data } = await api("GET", "/v1/models");
+  const answering = data.find((model) => (model.tasks || []).includes("answer"));
+  row.dataset.model = answering ? answering.id : "";
+  row.hidden = !answering;
+}
+
+function taskFields(task) {
+  if (task === "classifications") return [["top_k", "5"]];
+  if (task === "questions") {
+    return [["model", $("#images-question-row").dataset.model], ["question", $("#images-question").value.trim()]];
+  }
+  return [];
+}
 
 function setupDrop(input) {
   const zone = input.closest(".drop");
@@ -15,10 +33,9 @@ function setupDrop(input) {
 async function runTask(task, files) {
   const form = new FormData();
   for (const file of files) form.append("file", file, file.name);
-  if (task === "classifications") form.append("top_k", "5");
-  showCurl("POST", `/v1/images/${task}`, {
-    files: files.map((file) => ["file", file.name]), fields: task === "classifications" ? [["top_k", "5"]] : [],
-  });
+  const fields = taskFields(task);
+  for (const [name, value] of fields) form.append(name, value);
+  showCurl("POST", `/v1/images/${task}`, { files: files.map((file) => ["file", file.name]), fields });
   try {
     return await api("POST", `/v1/images/${task}`, { form });
   } catch (error) {
@@ -67,6 +84,9 @@ async function card(file, entries) {
       ...labels.labels.map((label) => el("li", { text: `${label.label} (${label.score.toFixed(3)})` }))));
   }
   if (entries.captions && entries.captions.caption) body.append(el("p", { text: `Caption: ${entries.captions.caption}` }));
+  if (entries.questions && "answer" in entries.questions) {
+    body.append(el("p", { class: "answer", text: `Answer: ${entries.questions.answer}` }));
+  }
   if (lines.length) {
     body.append(el("ul", { class: "ocr", "aria-label": "text lines" },
       ...lines.map((line) => el("li", { text: `${line.text} (${line.confidence.toFixed(2)})` }))));
@@ -78,9 +98,11 @@ async function card(file, entries) {
 export function setupImages() {
   const input = $("#images-files");
   setupDrop(input);
+  if (session.key) refreshImageModels().catch(() => {}); // a wrong key shows its error on the first action
   action($("#images-form"), async () => {
     const files = [...input.files];
     const tasks = [...document.querySelectorAll('#images-form input[name="task"]:checked')].map((box) => box.value);
+    if (!$("#images-question-row").hidden && $("#images-question").value.trim()) tasks.push("questions");
     const results = $("#images-results");
     results.replaceChildren(el("p", { text: "Working..." }));
     const perTask = {};

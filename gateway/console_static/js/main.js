@@ -1,6 +1,6 @@
 // Tabs (ARIA tab pattern: arrow keys move between tabs), sign-in, and each area's setup.
 import { $, session, showError } from "./api.js";
-import { setupImages } from "./images.js";
+import { refreshImageModels, setupImages } from "./images.js";
 import { setupAudio } from "./audio.js";
 import { setupEmbeddings } from "./embeddings.js";
 import { refreshCollections, setupCollections } from "./collections.js";
@@ -48,6 +48,7 @@ function setupSignin() {
     $("#api-key").value = "";
     showSignedIn();
     showError(null);
+    refreshImageModels().catch(() => {}); // no question field until the models are known
   });
   $("#signout").addEventListener("click", () => { session.key = ""; showSignedIn(); $("#api-key").focus(); });
   showSignedIn();

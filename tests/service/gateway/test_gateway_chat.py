@@ -215,3 +215,21 @@ def test_image_questions_in_the_three_request_forms(urls: tuple[str, str]) -> No
     assert by_form.json()["data"][0]["answer"] == raw.json()["data"][0]["answer"] == answer
     missing = requests.post(route, headers=auth, timeout=60, json={"question": "what?"})
     assert (missing.status_code, missing.json()["error"]["code"]) == (400, "missing_input")
+
+
+def test_python_client_streams_the_same_chat_and_answers_questions(client: openai.OpenAI,
+                                                                   urls: tuple[str, str]) -> None:
+    from polyserve_client import Polyserve, PolyserveError, chat_message  # the repo's own client package
+
+    ours = Polyserve(urls[0], KEY, max_retries=0)
+    messages: Any = [chat_message("Describe.", [photo_png("chelsea")])]  # openai types its messages narrowly
+    whole = client.chat.completions.create(model="tiny-llava", messages=messages, max_tokens=8, temperature=0)
+    chunks = list(ours.chat(messages, model="tiny-llava", stream=True, max_tokens=8, temperature=0))
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == whole.choices[0].message.content
+    assert chunks[-1]["choices"][0]["finish_reason"] == whole.choices[0].finish_reason
+    with pytest.raises(PolyserveError) as refused:
+        ours.chat(messages, model="tiny-llava", stream=True, max_tokens=2_000_000_000)
+    assert (refused.value.code, refused.value.param) == ("limit_exceeded", "max_tokens")
+    direct = requests.post(f"{urls[0]}/v1/images/questions", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
+                           json={"model": "tiny-blip-vqa", "question": "what?", "input": [CAT]}).json()
+    assert ours.ask([photo_png("chelsea")], "what?", model="tiny-blip-vqa")["data"] == direct["data"]
