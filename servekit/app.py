@@ -69,9 +69,10 @@ def create_service_app(
 ) -> Flask:
     """A Flask app with the kernel installed; the service adds its own blueprints."""
     configure_logging(name, settings.log_level)
-    # The root path is given: Flask would otherwise look for an importable package called like the service, and
-    # find whatever folder of that name sits on sys.path (a test folder, say).
-    app = Flask(name, root_path=str(Path(__file__).resolve().parent))
+    # Root and instance paths are given: Flask would otherwise look for an importable package called like the
+    # service, and trip over whatever folder of that name sits on sys.path (a test folder, say). Neither is used.
+    here = Path(__file__).resolve().parent
+    app = Flask(name, root_path=str(here), instance_path=str(here / "instance"))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it; the base type not
     SETTINGS.set(app, settings)
