@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from servekit.catalog import Modality
+from services.fusion.indexed import KEY as INDEXED_KEY
+from services.fusion.indexed import KINDS, MAX_INDEXED
 from services.fusion.inputs import Inputs
 from services.fusion.rerank import RerankStage
 from services.fusion.strategies import LateMethod, Strategy
@@ -131,7 +133,10 @@ class CreateCollection(Strict):
     name: str = Field(min_length=1, max_length=63, json_schema_extra={"pattern": COLLECTION_NAME})
     description: str = Field("", max_length=2000)
     indexed: dict[str, str] = Field(default_factory=dict, description="Metadata keys filters use often -> "
-                                    "string, int or float: kept in typed columns under a scalar index.")
+                                    "string, int or float: kept in typed columns under a scalar index.",
+                                    json_schema_extra={"propertyNames": {"pattern": INDEXED_KEY.pattern},
+                                                       "maxProperties": MAX_INDEXED,
+                                                       "additionalProperties": {"enum": list(KINDS)}})
 
 
 class ItemModel(InputModel):

@@ -161,7 +161,10 @@ def test_the_request_deadline_bounds_the_whole_fan_out(ingested: Stack) -> None:
         "query": {"text": "the train to the airport", **other}, "allow_degraded": True}, headers=short)
     assert _ids(degraded)[0] == "train"
     assert degraded.json()["degraded"] is True
-    assert {(s["modality"], s["code"]) for s in degraded.json()["skipped"]} == {("audio", "timeout")}
+    # Out of time while it ran (timeout), or refused at once by the audio encoder's admission control, which
+    # knows the transcription cannot finish within the deadline (overloaded).
+    skipped = {(s["modality"], s["code"]) for s in degraded.json()["skipped"]}
+    assert skipped in ({("audio", "timeout")}, {("audio", "overloaded")})
 
 
 def test_multimodal_zero_shot_classification(ingested: Stack) -> None:
