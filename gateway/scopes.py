@@ -38,8 +38,6 @@ SCOPE_RULES: tuple[ScopeRule, ...] = (
     ScopeRule("/v1/collections/<name>/search", "collections:read"),
     ScopeRule("/v1/collections", "collections:read", READ_METHODS),
     ScopeRule("/v1/collections", "collections:write"),
-    ScopeRule("/v1/search", "collections:read"),
-    ScopeRule("/v1/retrieve", "collections:read"),
     ScopeRule("/v1/fuse", "fusion"),
     ScopeRule("/v1/fusion", "fusion"),
     ScopeRule("/v1/classifications", "fusion"),

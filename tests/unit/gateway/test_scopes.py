@@ -6,7 +6,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.jobs import JOB_TARGETS, job_path
-from gateway.scopes import ADMIN, allows, find_rule, parse_scopes, required_scope
+from gateway.scopes import ADMIN, SCOPE_RULES, allows, find_rule, parse_scopes, required_scope
 from gateway.settings import GatewaySettings
 
 
@@ -21,6 +21,12 @@ def test_every_v1_route_has_a_row_in_the_scope_table() -> None:
     assert len(rules) >= 8
     missing = [(rule, method) for rule, method in rules if find_rule(rule, method) is None]
     assert missing == [], "add these routes to gateway.scopes.SCOPE_RULES"
+
+
+def test_every_row_of_the_scope_table_serves_a_route() -> None:
+    rules = _v1_rules()
+    dead = [row.prefix for row in SCOPE_RULES if not any(row.matches(rule, method) for rule, method in rules)]
+    assert dead == [], "these rows of gateway.scopes.SCOPE_RULES match no route"
 
 
 @pytest.mark.parametrize(
