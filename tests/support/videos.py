@@ -9,12 +9,16 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PIL import Image
 
 from tests.support.media import encode_audio, photo_png, resample, synthesize
+
+if TYPE_CHECKING:
+    import av
+    import av.container
 
 # format -> (container, video codec, audio codec, audio rate, MIME type)
 VIDEO_FORMATS: dict[str, tuple[str, str, str, int, str]] = {
@@ -143,9 +147,10 @@ def _ebml_float(element_id: bytes, value: float) -> bytes:
     return element_id + b"\x88" + struct.pack(">d", value)
 
 
-def lying_duration_mkv(hours: float = 10.0) -> bytes:
-    """A real 3 s Matroska video whose header declares ``hours`` hours (the Duration element rewritten)."""
-    data = bytearray(short_video("mkv"))
+def lying_duration_mkv(hours: float = 10.0, data: bytes | None = None) -> bytes:
+    """A real Matroska video (``data``, default 3 s) whose header declares ``hours`` hours (the Duration element
+    rewritten)."""
+    data = bytearray(data or short_video("mkv"))
     index = data.find(b"\x44\x89\x88")  # Duration, an 8-byte float (milliseconds with the default timecode scale)
     if index < 0:
         raise RuntimeError("no 8-byte Duration element found in the Matroska header")

@@ -139,13 +139,22 @@ def check_header(container: InputContainer, limits: VideoLimits, param: str) -> 
                        bool(container.streams.audio))
 
 
+def _check_complete(declared: float | None, found: float, param: str) -> None:
+    """400 ``truncated_video`` when the frames end well before the declared duration."""
+    if declared is not None and declared - found > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_RATIO * declared):
+        raise _invalid(f"video is truncated: frames up to {found:.2f} s of {declared:.2f} s declared",
+                       "truncated_video", param)
+
+
 def _thumbnail(frame: av.VideoFrame) -> np.ndarray:
     array: np.ndarray = frame.reformat(width=THUMB_SIZE, height=THUMB_SIZE, format="gray").to_ndarray()
     return array.astype(np.float32) / 255.0
 
 
 def _jpeg(frame: av.VideoFrame, max_side: int) -> bytes:
-    image = frame.to_image()
+    from PIL import Image
+
+    image = Image.fromarray(frame.to_ndarray(format="rgb24"))
     image.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=FRAME_JPEG_QUALITY)
@@ -174,7 +183,7 @@ class FrameSampler:
         if len(self.kept) >= self.limits.max_frames:
             raise PayloadTooLarge(f"video gives more than {self.limits.max_frames} sampled frames", param=self.param,
                                   code="video_too_many_frames")
-        self.kept.append(SampledFrame(round(t, 3), _jpeg(frame, self.sampling.max_side), change and not due))
+        self.kept.append(SampledFrame(round(t, 3), _jpeg(frame, self.sampling.max_side), change))
         if due:
             self._next_t = t + 1.0 / self.sampling.frame_rate
 
@@ -215,10 +224,7 @@ def decode_video(path: Path, limits: VideoLimits, sampling: Sampling, param: str
         raise _invalid("video contains no decodable frame", "corrupt_video", param)
     frame_step = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
     duration = last_t + frame_step
-    declared = header.duration_s
-    if declared is not None and declared - duration > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_RATIO * declared):
-        raise _invalid(f"video is truncated: {duration:.2f} s decoded of {declared:.2f} s declared",
-                       "truncated_video", param)
+    _check_complete(header.duration_s, duration, param)
     return DecodedVideo(header, duration, sampler.kept)
 
 
@@ -252,7 +258,7 @@ def decode_audio_track(path: Path, max_duration_s: float, param: str = "file") -
             raise _invalid("the video's audio track is corrupt or truncated", "corrupt_video", param) from None
     if not chunks:
         return None
-    return np.clip(np.concatenate(chunks), -1.0, 1.0)
+    return np.asarray(np.clip(np.concatenate(chunks), -1.0, 1.0), dtype=np.float32)
 
 
 def probe(path: Path, limits: VideoLimits, param: str = "file") -> VideoHeader:
@@ -280,8 +286,5 @@ def probe(path: Path, limits: VideoLimits, param: str = "file") -> VideoHeader:
             raise _invalid("video data is corrupt or truncated", "corrupt_video", param) from None
     if packets == 0:
         raise _invalid("video stream holds no frames", "corrupt_video", param)
-    declared = header.duration_s
-    if declared is not None and declared - last > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_RATIO * declared):
-        raise _invalid(f"video is truncated: frames up to {last:.2f} s of {declared:.2f} s declared",
-                       "truncated_video", param)
+    _check_complete(header.duration_s, last, param)
     return header
