@@ -16,13 +16,12 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
 from werkzeug.datastructures import MultiDict
 
-from servekit.errors import InvalidInput, UnsupportedMediaType
-from servekit.uploads import field_values, uploaded_files
+from servekit.errors import InvalidInput
+from servekit.uploads import field_values, is_multipart, is_raw_video, unsupported_video, uploaded_files
 from servekit.validation import parse_model
 from services.fusion.schemas import MAX_METADATA_BYTES, storable
 
 VIDEO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
-RAW_TYPES = frozenset({"application/octet-stream"})
 COPY_CHUNK = 1024 * 1024
 
 
@@ -62,15 +61,10 @@ def _params(fields: MultiDict[str, str]) -> VideoUploadParams:
     return parse_model(VideoUploadParams, values)
 
 
-def is_raw_video(mimetype: str) -> bool:
-    return mimetype.lower().startswith("video/") or mimetype.lower() in RAW_TYPES
-
-
 def receive_video(target: Path) -> VideoUpload:
     """Write the uploaded video to ``target``; its fields validated. 400 for an empty or missing file, 415 for a
     body that is neither multipart nor a video."""
-    mimetype = request.mimetype or ""
-    if mimetype == "multipart/form-data":
+    if is_multipart():
         parts = uploaded_files()
         if len(parts) != 1:
             raise InvalidInput("send exactly one video in the multipart field 'file'", param="file",
@@ -78,14 +72,13 @@ def receive_video(target: Path) -> VideoUpload:
         params = _params(request.form)
         parts[0].save(str(target))
         upload = VideoUpload(params, parts[0].filename, "file")
-    elif is_raw_video(mimetype):
+    elif is_raw_video():
         params = _params(request.args)
         with target.open("wb") as out:
             shutil.copyfileobj(request.stream, out, COPY_CHUNK)
         upload = VideoUpload(params, None, "body")
     else:
-        raise UnsupportedMediaType(f"unsupported Content-Type {mimetype or 'none'}: send multipart/form-data with "
-                                   "a 'file' part, or the video itself as video/* (or application/octet-stream)")
+        raise unsupported_video()
     if target.stat().st_size == 0:
         raise InvalidInput("the video file is empty", param=upload.param, code="empty_input")
     return upload
