@@ -47,6 +47,7 @@ def create_app(settings: FusionSettings | None = None, *, load_in_background: bo
     VIDEO_JOBS.set(app, videos)
     videos.resume_pending()  # video ingest jobs that a stop interrupted continue where they were
     atexit.register(rt.close)
+    atexit.register(videos.stop)  # runs first: a job cut short by the stop stays unfinished, to be resumed
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -123,6 +123,10 @@ class Cancelled(Exception):
     """The job's video was deleted while the job ran."""
 
 
+class Interrupted(Exception):
+    """The service is stopping while the job runs."""
+
+
 class VideoJobs:
     """Accepts video ingest jobs, runs them one at a time in a worker thread, and resumes unfinished ones."""
 
@@ -135,6 +139,7 @@ class VideoJobs:
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # ---- accepting and finding jobs ------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class VideoJobs:
                 self._worker.start()
 
     def _work(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             job = self._jobs.get(self._queue.get())
             if job is not None and job.status in ACTIVE:
                 self._run(job, JobFolder(self.root, job.id))
@@ -223,21 +228,35 @@ class VideoJobs:
         except Cancelled:
             job.status = "cancelled"
             self.delete_segments(job.collection, job.video_id)  # a batch may have landed after the delete
-        except ApiError as error:
-            job.status = "failed"
-            job.errors.append({"stage": job.stage, "error": error.body()["error"]})
-        except Exception:  # noqa: BLE001 - a job must record its end, whatever happened
-            log.exception("video job failed", extra={"job": job.id})
-            job.status = "failed"
-            job.errors.append({"stage": job.stage, "error": INTERNAL_ERROR})
+        except Exception as error:  # noqa: BLE001 - a job must record its end, whatever happened
+            if self._stopping.is_set():  # stopped by (or failing because of) the service's own stop
+                log.info("video job interrupted; the next start resumes it", extra={"job": job.id})
+                return
+            self._failed(job, error)
         job.finished = time.time()
         folder.save(job)
         folder.drop_media()
         self._cancelled.discard(job.id)
 
+    def _failed(self, job: VideoJob, error: Exception) -> None:
+        job.status = "failed"
+        if isinstance(error, ApiError):
+            job.errors.append({"stage": job.stage, "error": error.body()["error"]})
+        else:
+            log.error("video job failed", extra={"job": job.id}, exc_info=error)
+            job.errors.append({"stage": job.stage, "error": INTERNAL_ERROR})
+
     def _check(self, job: VideoJob) -> None:
+        """Between two steps: stop for a deleted video, or for the service's stop (the job stays unfinished on
+        disk, and the next start resumes it)."""
+        if self._stopping.is_set():
+            raise Interrupted(job.id)
         if job.id in self._cancelled:
             raise Cancelled(job.id)
+
+    def stop(self) -> None:
+        """The service is stopping: the running job ends at its next step, still unfinished on disk."""
+        self._stopping.set()
 
     def _ingest(self, job: VideoJob, folder: JobFolder) -> None:
         rt = self.runtime
