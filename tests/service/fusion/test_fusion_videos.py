@@ -54,7 +54,7 @@ def _upload(client: FlaskClient, data: bytes, **fields: str) -> Any:
 
 
 def _folders(app: Flask) -> list[Path]:
-    return sorted(VIDEO_JOBS.get(app).root.iterdir())
+    return sorted(VIDEO_JOBS.of(app).root.iterdir())
 
 
 def _wait(client: FlaskClient, job_id: str) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def test_a_job_whose_vision_service_is_down_fails_naming_the_modality(app: Flask
     job = _wait(client, started.get_json()["id"])
     assert job["status"] == "failed" and job["stage"] == "encoding"
     assert job["errors"][0]["error"]["code"] == "image_unavailable"
-    assert not (VIDEO_JOBS.get(app).root / job["id"] / "video").exists()  # a finished job keeps no media
+    assert not (VIDEO_JOBS.of(app).root / job["id"] / "video").exists()  # a finished job keeps no media
     assert client.get("/v1/collections/clips/videos/dark").get_json()["job"]["id"] == job["id"]
 
 
