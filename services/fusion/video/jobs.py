@@ -4,7 +4,8 @@ Each job is a folder ``<data_dir>/videos/<job_id>/``: ``video`` (the uploaded by
 start times of the segments already stored, rewritten atomically after each batch) and ``transcript.json`` (the
 audio track's transcript, kept so that a resumed job does not transcribe again). Segments are upserts by id, so a
 batch cut short by a crash is simply run again. One worker thread runs the jobs in order of submission; at start
-the service queues every job that was queued or running when it stopped.
+the service queues every job that was queued or running when it stopped. A finished job keeps its state (not
+its video); the last MAX_FINISHED finished jobs are remembered.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.fusion.video.segments import TranscriptPiece, find_segments, plan_
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+MAX_FINISHED = 1000
 T = TypeVar("T")
 INTERNAL_ERROR = {"message": "internal error", "type": "server_error", "param": None, "code": "internal_error"}
 
@@ -237,6 +239,17 @@ class VideoJobs:
         folder.save(job)
         folder.drop_media()
         self._cancelled.discard(job.id)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Keep the state of the last MAX_FINISHED finished jobs (their videos' segments stay, of course)."""
+        with self._lock:
+            finished = sorted((j for j in self._jobs.values() if j.status not in ACTIVE), key=lambda j: j.created)
+            old = finished[:max(0, len(finished) - MAX_FINISHED)]
+            for job in old:
+                del self._jobs[job.id]
+        for job in old:
+            JobFolder(self.root, job.id).remove()
 
     def _failed(self, job: VideoJob, error: Exception) -> None:
         job.status = "failed"
