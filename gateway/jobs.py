@@ -147,11 +147,16 @@ def submit(target: str) -> Any:
     return response
 
 
+# Routes that start a job of their upstream's own (a video ingested by the fusion service) take large bodies too.
+LARGE_UPLOAD_ENDPOINTS = frozenset({"fusion.upload_video"})
+
+
 def allow_large_job_bodies(settings: GatewaySettings) -> Any:
-    """Job submissions may be larger than synchronous requests (long recordings, bulk ingest)."""
+    """Job submissions may be larger than synchronous requests (long recordings, bulk ingest, videos)."""
 
     def hook() -> None:
-        if request.method == "POST" and request.path.startswith(JOBS_PREFIX + "/"):
+        if request.method == "POST" and (request.path.startswith(JOBS_PREFIX + "/")
+                                         or request.endpoint in LARGE_UPLOAD_ENDPOINTS):
             request.max_content_length = settings.job_max_body_bytes
 
     return hook

@@ -55,3 +55,17 @@ def unsupported_media(major: Modality, json_field: str) -> UnsupportedMediaType:
         f"unsupported Content-Type {request.mimetype or 'none'}: send multipart/form-data with 'file' parts, "
         f"application/json with '{json_field}' (base64 or data URIs), or the file itself as {major}/*"
     )
+
+
+def is_raw_video() -> bool:
+    """Whether the body is a video file itself (``video/*``, or ``application/octet-stream``)."""
+    mimetype = (request.mimetype or "").lower()
+    return mimetype.startswith("video/") or mimetype == "application/octet-stream"
+
+
+def unsupported_video() -> UnsupportedMediaType:
+    """The 415 of a video upload route, naming the request forms it takes."""
+    return UnsupportedMediaType(
+        f"unsupported Content-Type {request.mimetype or 'none'}: send multipart/form-data with a 'file' part, or "
+        "the video itself as video/* (or application/octet-stream)"
+    )

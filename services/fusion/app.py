@@ -12,6 +12,7 @@ from services.fusion.ingest import INGEST_RUNS, IngestRuns
 from services.fusion.routes import BLUEPRINTS
 from services.fusion.runtime import RUNTIME, FusionRuntime
 from services.fusion.settings import FusionSettings
+from services.fusion.video.jobs import VIDEO_JOBS, VideoJobs
 
 
 def _ready_check(rt: FusionRuntime) -> Any:
@@ -42,7 +43,11 @@ def create_app(settings: FusionSettings | None = None, *, load_in_background: bo
     _keep_answer_margin(app, settings.answer_margin_s)
     RUNTIME.set(app, rt)
     INGEST_RUNS.set(app, IngestRuns(rt))
+    videos = VideoJobs(rt)
+    VIDEO_JOBS.set(app, videos)
+    videos.resume_pending()  # video ingest jobs that a stop interrupted continue where they were
     atexit.register(rt.close)
+    atexit.register(videos.stop)  # runs first: a job cut short by the stop stays unfinished, to be resumed
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -16,6 +16,7 @@ from services.fusion.runtime import FusionRuntime
 from services.fusion.scoring import FusionOptions, fused_vector, fusion_space, score_candidates
 from services.fusion.store import ItemRecord, VectorRow
 from services.fusion.strategies import in_space, top
+from services.fusion.video.segments import describe_segment, group_by_video
 
 
 def _record(item_id: str, metadata: dict[str, Any], inputs: Inputs, extraction: Extraction) -> ItemRecord:
@@ -77,10 +78,20 @@ def _candidates(rt: FusionRuntime, collection: str, query: Extraction, options: 
 
 
 def search(rt: FusionRuntime, collection: str, query_inputs: Inputs, options: FusionOptions, top_k: int,
-           where: dict[str, Any] | None, allow_degraded: bool, stage: RerankStage | None = None) -> dict[str, Any]:
+           where: dict[str, Any] | None, allow_degraded: bool, stage: RerankStage | None = None,
+           group_by: str | None = None) -> dict[str, Any]:
+    """The collection's best items for the query; with ``group_by="video"``, its best videos, each with its best
+    segments (the ranking looks at enough segments for ``top_k`` videos of ``video_group_size`` segments)."""
     rt.store.require(collection)
     if top_k > rt.settings.max_top_k:
         raise InvalidInput(f"top_k is at most {rt.settings.max_top_k}", param="top_k", code="top_k_too_large")
+    if group_by is not None:
+        grouped = search(rt, collection, query_inputs, options,
+                         min(rt.settings.max_top_k, top_k * rt.settings.video_group_size * 4), where, allow_degraded,
+                         stage)
+        grouped["data"] = group_by_video(grouped["data"], top_k, rt.settings.video_group_size)
+        grouped["group_by"] = group_by
+        return grouped
     expression = compile_filter(where, indexed=rt.store.indexed(collection))
     stored = set(rt.store.spaces(collection))
     query = rt.extract_one(query_inputs, allow_degraded, want_spaces=stored)
@@ -111,6 +122,9 @@ def search(rt: FusionRuntime, collection: str, query_inputs: Inputs, options: Fu
                          reranked=item_id in reranked.relevance)
         if per_modality:
             entry["modality_scores"] = {m: s[item_id] for m, s in per_modality.items() if item_id in s}
+        segment = describe_segment(record)
+        if segment is not None:
+            entry["video"] = segment
         data.append(entry)
     answer = {"object": "list", "collection": collection, "data": data, **describe(options, space, query)}
     if stage is not None and reranked is not None:

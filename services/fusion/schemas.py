@@ -162,6 +162,9 @@ class SearchRequest(FusionParams):
                        description="At most FUSION_MAX_TOP_K (default 1000).")
     filter: dict[str, Any] | None = Field(None, json_schema_extra=FILTER_SCHEMA)
     rerank: RerankStage | None = Field(None, description="Reorder the best candidates with a cross-encoder.")
+    group_by: Literal["video"] | None = Field(
+        None, description="video: one entry per video (its best segments, FUSION_VIDEO_GROUP_SIZE of them) "
+        "instead of one per segment; top_k then counts videos.")
 
 
 class ClassifyRequest(FusionParams):

@@ -80,6 +80,43 @@ class FusionSettings(_Base):
     text_batch_size: int = Field(64, ge=1, le=256, description="Most texts sent in one call to the text "
                                  "service (item texts, bridge texts, labels).")
     ingest_batch_size: int = Field(32, ge=1, description="Items encoded together during bulk ingest.")
+    video_frame_rate: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video (plus one "
+                                    "at each scene change).")
+    video_scene_threshold: float = Field(
+        0.25, ge=0, le=1, description="A decoded frame whose small grey thumbnail differs from the previous "
+        "one's by more than this (mean absolute difference, 0-1) is a scene change: sampled, and a segment starts "
+        "there; 0 turns scene detection off.")
+    video_segment_s: float = Field(5.0, ge=0.5, le=600, description="Longest segment of a video, in seconds; "
+                                   "segments also end at scene changes.")
+    video_max_duration_s: float = Field(3600.0, gt=0, description="Longest video accepted, in seconds (checked "
+                                        "in the header and while decoding).")
+    video_max_width: int = Field(3840, ge=16, description="Widest video picture accepted, in pixels.")
+    video_max_height: int = Field(2160, ge=16, description="Tallest video picture accepted, in pixels.")
+    video_max_frames: int = Field(4000, ge=1, description="Most frames sampled from one video (413 above).")
+    video_max_fps: float = Field(
+        120.0, gt=0, description="Most decoded frames per second of the duration limit: a video may hold at most "
+        "video_max_duration_s x this many frames, declared or decoded.")
+    video_max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Largest video upload, in bytes "
+                                        "(413 above).")
+    video_frame_side: int = Field(512, ge=64, le=4096, description="Sampled frames are downscaled to fit this "
+                                  "many pixels a side before they go to the vision service.")
+    video_segments_per_batch: int = Field(
+        4, ge=1, le=256, description="Segments encoded together (their frames fan out to the vision service at "
+        "once); progress is saved after each batch.")
+    video_transcribe_chunk_s: float = Field(
+        300.0, ge=10, description="The audio track is transcribed in windows of this many seconds (sent in "
+        "parallel; the audio service's synchronous limit applies to each).")
+    video_call_timeout_s: float = Field(
+        900.0, gt=0, description="Longest one transcription call of a video job may take (jobs are not bound by "
+        "request_timeout_s).")
+    video_retry_delays_s: list[float] = Field(
+        default_factory=lambda: [2.0, 10.0, 30.0], description="JSON list: pauses before a video job tries a "
+        "batch again after a server-side failure (an encoder restarting); the job fails after the last.")
+    video_audio_clips: bool = Field(
+        False, description="Also embed each segment's audio clip with the audio service's embedding model (a "
+        "joint audio-text model such as CLAP makes sounds searchable by text); transcripts are always used.")
+    video_group_size: int = Field(3, ge=1, le=100, description="Best segments listed per video when a search "
+                                  "groups its hits by video.")
 
     if TYPE_CHECKING:  # generated with the <name>_url fields, one per encoder in the catalog
         def upstream_urls(self) -> dict[str, str]: ...

@@ -311,10 +311,18 @@ class MilvusStore:
         check_item_ids(ids)
         if not ids:
             return {}
+        return self._records(name, f"id in {_id_list(ids)}")
+
+    def find(self, name: str, where: str) -> dict[str, ItemRecord]:
+        """The items (at most 16,384) whose metadata match a compiled filter expression."""
+        self.require(name)
+        return self._records(name, where)
+
+    def _records(self, name: str, where: str) -> dict[str, ItemRecord]:
         table = self._items_table(name)
         self._ensure_loaded(table)
-        rows = self._client.query(table, filter=f"id in {_id_list(ids)}", output_fields=["id", "record"],
-                                  limit=MAX_QUERY, **self._read(table))
+        rows = self._client.query(table, filter=where, output_fields=["id", "record"], limit=MAX_QUERY,
+                                  **self._read(table))
         found: dict[str, ItemRecord] = {}
         for row in rows:
             record = dict(row["record"])

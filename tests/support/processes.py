@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +77,19 @@ class ServiceProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(20)
+
+    def kill_tree(self) -> None:
+        """Die hard with every child (gunicorn's workers too, which would otherwise finish their work for a
+        while), as a machine that loses power would."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), signal.SIGKILL)
+        self.kill()
 
 
 def start_service(name: str, env: dict[str, str] | None = None, *, port: int | None = None,

@@ -110,4 +110,4 @@ def search_collection(name: str) -> ResponseReturnValue:
     body = parse_json(SearchRequest)
     options = rt.options(body)
     return jsonify(search(rt, name, body.query.inputs(), options, body.top_k, body.filter, body.allow_degraded,
-                          body.rerank))
+                          body.rerank, body.group_by))

@@ -3,6 +3,7 @@ service: requests are forwarded as they are, answers and errors come back unchan
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.conftest import TEXT_TOKEN
 from tests.support.gateway import gateway_settings
 from tests.support.inprocess import serve_app
 from tests.support.processes import dead_url
+from tests.support.videos import random_bytes, short_video
 
 KEY = "sk-fusion-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -28,7 +30,9 @@ def body(answer: TestResponse) -> Any:
     return answer.get_json()
 
 def _gateway(fusion_url: str, text_url: str) -> FlaskClient:
-    settings = gateway_settings({"text": text_url, "fusion": fusion_url}, api_keys=KEY, internal_token=TEXT_TOKEN)
+    # A small body limit: video uploads must pass it (they take GATEWAY_JOB_MAX_BODY_BYTES).
+    settings = gateway_settings({"text": text_url, "fusion": fusion_url}, api_keys=KEY, internal_token=TEXT_TOKEN,
+                                max_body_bytes=200_000)
     return create_gateway(settings).test_client()
 
 
@@ -79,3 +83,26 @@ def test_fusion_down_is_503(text_url: str) -> None:
     gateway = _gateway(dead_url(), text_url)
     answer = gateway.get("/v1/collections", headers=AUTH)
     assert answer.status_code == 503 and body(answer)["error"]["code"] == "fusion_unavailable"
+
+
+def test_video_routes_forward_uploads_of_job_size(client: FlaskClient) -> None:
+    """Uploads larger than the gateway's body limit pass (they are job-sized); the fusion service's refusals, its
+    202 and its Location come back unchanged, whichever way the video was sent."""
+    assert client.post("/v1/collections", json={"name": "films"}, headers=AUTH).status_code == 201
+    big = random_bytes(300_000)
+    raw = client.post("/v1/collections/films/videos?video_id=noise", data=big, content_type="video/mp4",
+                      headers=AUTH)
+    assert raw.status_code == 400 and body(raw)["error"]["code"] == "invalid_video"
+    form = client.post("/v1/collections/films/videos", headers=AUTH, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(short_video()), "a.mp4", "video/mp4"),
+                             "video_id": "clip"})
+    assert form.status_code == 202, form.get_data(as_text=True)
+    assert form.headers["Location"] == f"/v1/collections/films/video_jobs/{body(form)['id']}"
+    job = client.get(form.headers["Location"], headers=AUTH)
+    assert job.status_code == 200 and body(job)["video_id"] == "clip"
+    assert client.get("/v1/collections/films/videos/clip", headers=AUTH).status_code == 200
+    text = client.post("/v1/collections/films/videos", data=b"hello", content_type="text/plain", headers=AUTH)
+    assert text.status_code == 415
+    missing = client.get("/v1/collections/films/videos/nothing-here", headers=AUTH)
+    assert missing.status_code == 404 and body(missing)["error"]["code"] == "video_not_found"
+    assert client.delete("/v1/collections/films/videos/clip", headers=AUTH).status_code == 200
