@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class SentenceEmbedder(TextTower):
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source, dtype=self.placement.dtype)
         self.model = model.to(self.placement.device).eval()
+        self.placement.cast_matmul_weights(self.model)
         folder = Path(source)
         pooling, normalize, max_len = read_pipeline_config(folder) if folder.is_dir() else ("mean", True, None)
         self.pooling = str(self.spec.options.get("pooling", pooling))
@@ -84,11 +86,15 @@ class SentenceEmbedder(TextTower):
         self.dimensions = int(self.model.config.hidden_size)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "pooling": self.pooling}
+        return {**super().info(), "pooling": self.pooling,
+                "precision": "bfloat16 matmuls" if self.placement.cpu_bf16 else self.placement.dtype_name}
+
+    def matmuls(self) -> AbstractContextManager[Any]:
+        return self.placement.matmuls()
 
     def embed_tokens(self, encoded: Any) -> Any:
         import torch
 
-        hidden = self.model(**encoded).last_hidden_state
+        hidden = self.model(**encoded).last_hidden_state.float()  # pooled in float32 whatever the products ran in
         vectors = pool(hidden, encoded["attention_mask"], self.pooling).float()
         return torch.nn.functional.normalize(vectors, p=2, dim=1) if self.normalized else vectors

@@ -47,6 +47,24 @@ def test_prepared_tokens_in_any_grouping_give_the_vectors_of_sentence_transforme
     assert counts == [len(item["input_ids"]) for item in prepared]
 
 
+def test_bf16_matmuls_keep_cosine_to_sentence_transformers(minilm_reference) -> None:  # type: ignore[no-untyped-def]
+    """bfloat16 products (``TEXT_CPU_BF16``) on short and long texts, alone and batched: cosine >= 0.9999."""
+    import torch
+
+    from servekit.device import Placement
+
+    backend = SentenceEmbedder(MINILM, Placement("cpu", "float32", cpu_bf16=True))
+    backend.load()
+    assert backend.model.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+    assert backend.info()["precision"] == "bfloat16 matmuls"
+    sentences = (Path(__file__).parents[3] / "bench" / "data" / "sts_sentences.txt").read_text().splitlines()
+    texts = TEXTS + [line for line in sentences if line.strip()][:60] + [" ".join(sentences[:40])]
+    reference = minilm_reference.encode(texts, normalize_embeddings=True)
+    prepared = backend.prepare("embed", texts)
+    assert cosines(vectors(backend, prepared), reference).min() >= 0.9999
+    assert cosines(vectors(backend, prepared[:1]), reference[:1]).min() >= 0.9999
+
+
 def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side() -> None:
     items = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}]
     right = pad_batch(items, pad_id=0)
