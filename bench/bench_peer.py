@@ -113,8 +113,8 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
     port = free_port()
     log = (workdir / f"infinity-{engine}.log").open("wb")
     command = [str(venv.resolve() / "bin" / "infinity_emb"), "v2", "--model-id", str(folder),
-               "--served-model-name", MODEL, "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size), "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
+               "--served-model-name", MODEL, "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size),
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     # From inside the folder, as ".": infinity names the ONNX file by its path relative to the model id.
     command[command.index(str(folder))] = "."
     process = subprocess.Popen(command, env={**os.environ, **PEER_ENV, "HF_HOME": str(workdir / "hf")},
