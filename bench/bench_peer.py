@@ -197,8 +197,29 @@ def print_table(results: dict[str, dict[str, list[LoadResult]]], loads: list[str
         print(f"| {inputs} input x {clients} clients | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
+@dataclass(frozen=True)
+class OverloadRow:
+    """One overload level of one server, against that server's capacity."""
+
+    server: str
+    capacity: LoadResult
+    factor: float
+    result: LoadResult
+    deadline_ms: int
+
+    @property
+    def past_deadline(self) -> int:
+        return sum(1 for latency in self.result.ok if latency * 1000 > self.deadline_ms)
+
+    def cells(self) -> str:
+        result, capacity = self.result, self.capacity
+        return (f"{result.items_per_s / capacity.items_per_s:.2f} | {result.ms(99) / capacity.ms(99):.2f}x | "
+                f"{len(result.refused)} refused (p50 {result.ms(50, result.refused):.0f} ms, Retry-After "
+                f"{','.join(sorted(result.retry_after)) or '-'}) | {result.failed} | {self.past_deadline}")
+
+
 def overload(server: Server, corpus: list[str], seconds: float, capacity_clients: int, factors: list[float],
-             deadline_ms: int | None) -> None:
+             deadline_ms: int | None) -> list[OverloadRow]:
     """Capacity at 32 inputs per request, then fixed-rate arrivals at ``factors`` x capacity."""
     sender = server.sender(corpus, 32, "float")
     capacity = closed_loop(sender.send, capacity_clients, seconds)
@@ -207,16 +228,28 @@ def overload(server: Server, corpus: list[str], seconds: float, capacity_clients
     deadline_ms = deadline_ms or int(2 * capacity.ms(99))
     print(f"  overload requests carry X-Request-Timeout-Ms: {deadline_ms} (2x the p99 at capacity unless given)")
     headers = {"X-Request-Timeout-Ms": str(deadline_ms)}
+    rows = []
     for factor in factors:
         result = open_loop(lambda: sender.send(headers), rate * factor, seconds)
-        late = sum(1 for latency in result.ok if latency * 1000 > deadline_ms)
+        row = OverloadRow(server.label, capacity, factor, result, deadline_ms)
+        rows.append(row)
         print(f"  {factor:g}x capacity ({rate * factor:.1f} requests/s offered): goodput {result.items_per_s:.0f}"
               f" items/s = {result.items_per_s / capacity.items_per_s:.2f} of capacity; accepted {len(result.ok)}, "
               f"p50 {result.ms(50):.0f} ms, p99 {result.ms(99):.0f} ms = {result.ms(99) / capacity.ms(99):.2f}x "
               f"capacity p99; refused {len(result.refused)} (p50 {result.ms(50, result.refused):.0f} ms, "
               f"Retry-After {sorted(result.retry_after) or '-'}); failed {result.failed}; accepted past the deadline "
-              f"{late}; statuses {dict(result.statuses)}", flush=True)
+              f"{row.past_deadline}; statuses {dict(result.statuses)}  load {os.getloadavg()[0]:.1f}", flush=True)
         time.sleep(2)  # let queues drain before the next level
+    return rows
+
+
+def print_overload_table(rows: list[OverloadRow]) -> None:
+    print("\n| server | capacity (items/s, p99) | overload | goodput / capacity | accepted p99 / capacity p99 | "
+          "refused at once | failed | answered past the deadline |")
+    print("|---" * 8 + "|")
+    for row in rows:
+        print(f"| {row.server} | {row.capacity.items_per_s:.1f}, {row.capacity.ms(99):.0f} ms | {row.factor:g}x | "
+              f"{row.cells()} |")
 
 
 @contextmanager
@@ -241,8 +274,8 @@ def servers_up(args: argparse.Namespace, workdir: Path) -> Iterator[list[Server]
             server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0, help="duration of each load level")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every load on every server")
     parser.add_argument("--loads", default=",".join(LOADS), help=f"comma-separated, from {', '.join(LOADS)}")
@@ -265,12 +298,24 @@ def main() -> None:
     parser.add_argument("--deadline-ms", type=int, default=0, help="X-Request-Timeout-Ms sent in the overload "
                         "run (0: twice the p99 measured at capacity)")
     parser.add_argument("--skip-compare", action="store_true", help="only the overload run")
-    args = parser.parse_args()
+    return parser
+
+
+def read_corpus() -> list[str]:
+    return [line.strip() for line in SENTENCES.read_text().splitlines() if line.strip()]
+
+
+def overload_wanted(args: argparse.Namespace, servers: list[Server]) -> list[Server]:
+    wanted = args.overload_servers.split(",")
+    return [server for server in servers if server.label.split(" ")[0] in wanted or server.label in wanted]
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    corpus = [line.strip() for line in SENTENCES.read_text().splitlines() if line.strip()]
+    corpus = read_corpus()
     loads = [load for load in args.loads.split(",") if load]
-    load_avg = os.getloadavg()[0]
-    print(f"machine: {machine()}; load average {load_avg:.1f}; {len(corpus)} sentences; "
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; {len(corpus)} sentences; "
           f"encoding_format={args.encoding}; {args.seconds:g} s per level, {args.rounds} rounds")
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, servers_up(args, Path(tmp)) as servers:
         for server in servers:
@@ -281,11 +326,10 @@ def main() -> None:
             print(f"\nmedians of {args.rounds} rounds; ratios are items/s over {baseline}")
             print_table(results, loads, baseline)
         if args.overload:
-            wanted = args.overload_servers.split(",")
-            for server in servers:
-                if server.label.split(" ")[0] in wanted or server.label in wanted:
-                    overload(server, corpus, args.seconds, args.capacity_clients,
-                             [float(f) for f in args.factors.split(",")], args.deadline_ms or None)
+            rows = [row for server in overload_wanted(args, servers)
+                    for row in overload(server, corpus, args.seconds, args.capacity_clients,
+                                        [float(f) for f in args.factors.split(",")], args.deadline_ms or None)]
+            print_overload_table(rows)
 
 
 if __name__ == "__main__":
