@@ -1,9 +1,10 @@
 """Every figure of the performance goals in one run (``make bench-peer``): polyserve beside infinity, the gateway
 beside the best in-process pipeline, and overload.
 
-1. **Peer comparison** (``bench_peer.py``): infinity with its torch and ONNX (``optimum``) engines, polyserve with
-   its default backend and its ONNX Runtime backend, on 1 input x 1 client, 1 input x 32 clients and 32 inputs x
-   32 clients; two tables: defaults against defaults (infinity torch, polyserve as ``make run`` starts it), and
+1. **Peer comparison** (``bench_peer.py``): infinity with its torch engine (float32, its CPU default, and
+   bfloat16, ``--dtype bfloat16``) and its ONNX (``optimum``) engine, polyserve with its default backend (bfloat16
+   products where the CPU has them) and its ONNX Runtime backend, on 1 input x 1 client, 1 input x 32 clients and
+   32 inputs x 32 clients; two tables: defaults against defaults (infinity torch, polyserve as ``make run`` starts it), and
    best against best (each server's fastest engine or backend per load).
 2. **Gateway vs in-process**: all-MiniLM-L6-v2 (the text service's own backend in the bench process, at the same
    precision the service uses, fed the same sentences sorted by length at its best batch size) beside the gateway
@@ -145,8 +146,8 @@ def image_ratio(args: argparse.Namespace) -> float:
 def main() -> None:
     parser = build_parser(__doc__)
     parser.add_argument("--skip-image", action="store_true", help="leave out the image gateway/in-process ratio")
-    parser.set_defaults(seconds=8.0, infinity_engines="torch,optimum", polyserve_onnx=True, overload=True,
-                        overload_servers="polyserve,infinity (torch)")
+    parser.set_defaults(seconds=8.0, infinity_engines="torch,optimum,torch:bfloat16", polyserve_onnx=True,
+                        overload=True, overload_servers="polyserve,infinity (torch)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the services' own policy, for the in-process runs too

@@ -100,21 +100,25 @@ def export_for_infinity(folder: Path) -> None:
     export_onnx(AutoModel.from_pretrained(folder).eval(), dict(sample), folder / "model.onnx")
 
 
-def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> Server:
+def start_infinity(venv: Path, spec: str, batch_size: int, workdir: Path) -> Server:
     """infinity's own CLI (``infinity_emb v2``) on a copy of the model folder (the optimum engine writes its ONNX
-    export next to the weights; the package's folder stays untouched)."""
+    export next to the weights; the package's folder stays untouched). ``spec``: an engine, or ``engine:dtype``
+    (``torch:bfloat16`` runs the whole model in bfloat16)."""
     from tests.support.processes import free_port
 
+    engine, _, dtype = spec.partition(":")
     folder = workdir / f"minilm-{engine}"
     if not folder.exists():
         shutil.copytree(model_dir(), folder)
     if engine == "optimum" and not list(folder.glob("*.onnx")):
         export_for_infinity(folder)
     port = free_port()
-    log = (workdir / f"infinity-{engine}.log").open("wb")
+    log_path = workdir / f"infinity-{engine}-{dtype or 'auto'}.log"
+    log = log_path.open("wb")
     command = [str(venv.resolve() / "bin" / "infinity_emb"), "v2", "--model-id", str(folder),
                "--served-model-name", MODEL, "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size),
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command += ["--dtype", dtype] if dtype else []
     # From inside the folder, as ".": infinity names the ONNX file by its path relative to the model id.
     command[command.index(str(folder))] = "."
     process = subprocess.Popen(command, env={**os.environ, **PEER_ENV, "HF_HOME": str(workdir / "hf")},
@@ -123,9 +127,9 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
     try:
         wait_http(base + "/health", process)
     except RuntimeError:
-        print((workdir / f"infinity-{engine}.log").read_text()[-3000:])
+        print(log_path.read_text()[-3000:])
         raise
-    return Server(f"infinity ({engine})", base + "/embeddings", {}, [process])
+    return Server(f"infinity ({engine}{', ' + dtype if dtype else ''})", base + "/embeddings", {}, [process])
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -282,7 +286,8 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     parser.add_argument("--encoding", choices=["float", "base64"], default="float", help="encoding_format sent")
     parser.add_argument("--peer-venv", type=Path, default=ROOT / ".venv-peer", help="infinity's virtual env")
     parser.add_argument("--infinity-engines", default="torch",
-                        help="comma-separated infinity engines to run (torch, optimum); empty: polyserve alone")
+                        help="comma-separated infinity engines to run (torch, optimum, or engine:dtype such as "
+                        "torch:bfloat16); empty: polyserve alone")
     parser.add_argument("--infinity-batch-size", type=int, default=32, help="infinity's --batch-size")
     parser.add_argument("--text-env", nargs="*", default=[], metavar="K=V", help="extra text service settings")
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="K=V", help="extra gateway settings")
