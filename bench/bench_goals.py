@@ -4,8 +4,8 @@ beside the best in-process pipeline, and overload.
 1. **Peer comparison** (``bench_peer.py``): infinity with its torch engine (float32, its CPU default, and
    bfloat16, ``--dtype bfloat16``) and its ONNX (``optimum``) engine, polyserve with its default backend (bfloat16
    products where the CPU has them) and its ONNX Runtime backend, on 1 input x 1 client, 1 input x 32 clients and
-   32 inputs x 32 clients; two tables: defaults against defaults (infinity torch, polyserve as ``make run`` starts it), and
-   best against best (each server's fastest engine or backend per load).
+   32 inputs x 32 clients; two tables: defaults against defaults (infinity torch, polyserve as ``make run`` starts
+   it), and best against best (each server's fastest engine or backend per load).
 2. **Gateway vs in-process**: all-MiniLM-L6-v2 (the text service's own backend in the bench process, at the same
    precision the service uses, fed the same sentences sorted by length at its best batch size) beside the gateway
    (32 inputs per request, ``encoding_format=base64``); EfficientNet-Lite0 (the vision backend fed decoded images at
