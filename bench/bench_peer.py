@@ -311,8 +311,10 @@ def read_corpus() -> list[str]:
 
 
 def overload_wanted(args: argparse.Namespace, servers: list[Server]) -> list[Server]:
+    """The servers ``--overload-servers`` names: exact labels, or ``infinity`` for every infinity engine."""
     wanted = args.overload_servers.split(",")
-    return [server for server in servers if server.label.split(" ")[0] in wanted or server.label in wanted]
+    return [server for server in servers if server.label in wanted
+            or (server.label.startswith("infinity") and "infinity" in wanted)]
 
 
 def main() -> None:
