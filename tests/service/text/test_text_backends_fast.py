@@ -78,8 +78,10 @@ def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side()
 def test_onnx_backend_vectors_match_sentence_transformers_and_the_export_is_reused(
         tmp_path: Path, minilm_reference) -> None:  # type: ignore[no-untyped-def]
     spec = ModelSpec(name="minilm-onnx", backend="onnx", source=MINILM.source, options={"cache_dir": str(tmp_path)})
-    backend = OnnxSentenceEmbedder(spec, resolve_placement("cpu"))
+    # The service's placement on a CPU with bfloat16 products: the export and ONNX Runtime stay float32.
+    backend = OnnxSentenceEmbedder(spec, resolve_placement("cpu", cpu_bf16="on"))
     backend.load()
+    assert backend.info()["precision"] == "float32"
     exported = Path(backend.onnx_path)
     assert exported.is_file() and exported.is_relative_to(tmp_path)
     reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)
