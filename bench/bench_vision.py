@@ -58,7 +58,9 @@ def build_clip_b32(folder: Path) -> None:
 
 
 class InProcess:
-    """The service's own backend for one model, fed decoded images directly (no HTTP, no JSON, no decoding)."""
+    """The service's own backend for one model, fed decoded images directly (no HTTP, no JSON, no decoding), or,
+    with ``decode``, the JPEG files themselves, decoded as the service decodes them (what an application that embeds
+    its image files in process does)."""
 
     def __init__(self, spec: Any, jpegs: list[bytes]) -> None:
         from servekit.device import resolve_placement
@@ -69,16 +71,22 @@ class InProcess:
         self.backend = import_object(REGISTRY[spec.backend])(spec, resolve_placement("cpu"))
         self.backend.load()
         self.backend.warmup()
-        self.images = [decode_image(data, ImageLimits(10**8, 10**8, 1000.0)) for data in jpegs]
+        self.jpegs = jpegs
+        self.limits = ImageLimits(10**8, 10**8, 1000.0)
+        self.images = [decode_image(data, self.limits) for data in jpegs]
 
-    def rate(self, size: int, seconds: float) -> float:
+    def rate(self, size: int, seconds: float, decode: bool = False) -> float:
+        from services.vision.imaging import decode_image
         from services.vision.items import ImageItem
 
-        jobs = [ImageItem(self.images[i % len(self.images)]) for i in range(size)]
-        self.backend.predict("embed", jobs)
+        def jobs() -> list[ImageItem]:
+            return [ImageItem(decode_image(self.jpegs[i % len(self.jpegs)], self.limits) if decode
+                              else self.images[i % len(self.images)]) for i in range(size)]
+
+        self.backend.predict("embed", jobs())
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
-            self.backend.predict("embed", jobs)
+            self.backend.predict("embed", jobs())
             done += size
         return done / (time.perf_counter() - started)
 

@@ -13,7 +13,8 @@ fi
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q -U pip
 "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" "$INFINITY_SPEC"
-"$VENV/bin/python" -m pip show torch | grep -q "^Version: ${TORCH_SPEC#torch==}" \
-  || { echo "pip replaced torch in $VENV" >&2; exit 1; }
+# pip's output is read whole before grep looks at it (grep -q would close the pipe early and fail pipefail).
+TORCH_SHOWN="$("$VENV/bin/python" -m pip show torch)"
+grep -q "^Version: ${TORCH_SPEC#torch==}" <<<"$TORCH_SHOWN" || { echo "pip replaced torch in $VENV" >&2; exit 1; }
 touch "$VENV/.installed"
 echo "installed $INFINITY_SPEC into $VENV"

@@ -1,18 +1,58 @@
-"""Device and precision choice for torch models: auto / cpu / cuda:N, fp16 on CUDA, threads from settings."""
+"""Device and precision choice for torch models: auto / cpu / cuda:N, fp16 on CUDA, bfloat16 matrix products on
+CPUs that multiply bfloat16 natively, threads from settings."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
+
+CpuBf16 = Literal["auto", "on", "off"]
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 dot products: AVX-512 BF16 (Zen 4, Cooper Lake on) and AMX.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@cache
+def cpu_multiplies_bf16() -> bool:
+    """Whether this CPU has native bfloat16 dot products (elsewhere bfloat16 is emulated, and slower than float32)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return bool(NATIVE_BF16_FLAGS.intersection(flags))
 
 
 @dataclass(frozen=True)
 class Placement:
     device: str
     dtype_name: str  # "float16" or "float32"
+    # Matrix products in bfloat16 on the CPU (torch autocast; the rest in float32), for backends that opt in.
+    cpu_bf16: bool = False
+
+    def matmuls(self) -> contextlib.AbstractContextManager[Any]:
+        """The context a forward pass runs in: bfloat16 autocast on the CPU when ``cpu_bf16``, else nothing."""
+        if not self.cpu_bf16:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    def cast_matmul_weights(self, model: Any) -> None:
+        """With ``cpu_bf16``, store the weights of ``model``'s linear layers in bfloat16 once, so that autocast does
+        not cast them again on every forward pass (same numbers: autocast would round them the same way)."""
+        if not self.cpu_bf16:
+            return
+        import torch
+
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -26,8 +66,10 @@ class Placement:
         return self.device.startswith("cuda")
 
 
-def resolve_placement(device: str = "auto", fp16: bool = True, torch_threads: int = 0) -> Placement:
-    """Turn the configured device into a concrete one; CUDA only when present, half precision only there."""
+def resolve_placement(device: str = "auto", fp16: bool = True, torch_threads: int = 0,
+                      cpu_bf16: CpuBf16 = "off") -> Placement:
+    """Turn the configured device into a concrete one; CUDA only when present, half precision only there, and
+    bfloat16 matrix products on the CPU when asked (``auto``: where the CPU multiplies bfloat16 natively)."""
     import torch
 
     if torch_threads > 0:
@@ -39,4 +81,5 @@ def resolve_placement(device: str = "auto", fp16: bool = True, torch_threads: in
     if device == "cuda":
         device = "cuda:0"
     dtype = "float16" if device.startswith("cuda") and fp16 else "float32"
-    return Placement(device=device, dtype_name=dtype)
+    bf16 = device == "cpu" and (cpu_bf16 == "on" or (cpu_bf16 == "auto" and cpu_multiplies_bf16()))
+    return Placement(device=device, dtype_name=dtype, cpu_bf16=bf16)

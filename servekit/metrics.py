@@ -41,7 +41,9 @@ class ServiceMetrics:
         )
         self.service = service
 
-    def observe_batch(self, model: str, size: int, seconds: float, stage: str = "forward") -> None:
+    def observe_batch(self, model: str, size: int, seconds: float, stage: str = "batch") -> None:
+        """One batch as the batcher ran it (all its stages): its size, and its time under the stage ``batch``, apart
+        from the backend's own ``forward`` timings, which it would otherwise count twice."""
         self.batch_size.labels(self.service, model).observe(size)
         self.model_seconds.labels(self.service, model, stage).observe(seconds)
 

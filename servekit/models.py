@@ -191,7 +191,8 @@ class ModelPool:
             self._load_all()
 
     def _load_all(self) -> None:
-        placement = resolve_placement(self._settings.device, self._settings.fp16, self._settings.torch_threads)
+        placement = resolve_placement(self._settings.device, self._settings.fp16, self._settings.torch_threads,
+                                      self._settings.cpu_bf16)
         for spec in self._specs:
             self._load_one(spec, placement)
 

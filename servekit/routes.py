@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 
 from servekit.context import remaining_s
 from servekit.embeddings import EmbedParams, check_dimensions, embedding_response, split_token_counts
+from servekit.fastjson import json_response
 from servekit.items import raise_first_failure
 from servekit.models import ModelBackend, current_pool
 
@@ -49,7 +50,7 @@ def encoder_blueprint(read_embed: EmbedIntake) -> Blueprint:
         results = pool.run(name, "embed", items, remaining_s())
         raise_first_failure(results)
         vectors, tokens = split_token_counts(results)
-        return jsonify(embedding_response(vectors, model=name, space=backend.space,
+        return json_response(embedding_response(vectors, model=name, space=backend.space,
                                           encoding_format=call.params.encoding_format,
                                           dimensions=call.params.dimensions, prompt_tokens=tokens))
 

@@ -13,6 +13,7 @@ from pydantic import Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from servekit.catalog import SERVICES
+from servekit.device import CpuBf16
 
 if TYPE_CHECKING:
     from servekit.models import ModelSpec
@@ -52,6 +53,11 @@ class ModelRuntimeSettings(ServiceSettings):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
     fp16: bool = Field(True, description="Run in float16 on CUDA (always float32 on CPU).")
+    cpu_bf16: CpuBf16 = Field(
+        "auto", description="On the CPU, run the forward pass under torch's bfloat16 autocast (linear layers' "
+        "weights kept in bfloat16; pooling and normalisation in float32), for the backends that support it "
+        "(sentence-transformers text models): 1.7-2x faster for MiniLM, cosine >= 0.9999 to float32. auto: where "
+        "the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX); on; off: float32 throughout.")
     max_batch_size: int = Field(32, ge=1, le=4096, description="Most items one forward pass takes.")
     max_wait_ms: float = Field(5.0, ge=0, description="Longest an item waits for others to fill its batch.")
     queue_size: int = Field(1024, ge=1, description="Items waiting per model before new work is refused (503).")

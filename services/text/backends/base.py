@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,10 @@ class TextTower(ModelBackend):
     def item_cost(self, task: str) -> Callable[[Any], int] | None:
         return token_count
 
+    def matmuls(self) -> AbstractContextManager[Any]:
+        """Where the forward pass runs: float32 unless a subclass opts into the placement's bfloat16 products."""
+        return nullcontext()
+
     def embed(self, items: list[Any]) -> list[TokenCountedVector]:
         """Texts, or token lists from ``prepare``, -> (vector, token count) each, in order."""
         import torch
@@ -54,7 +59,7 @@ class TextTower(ModelBackend):
             padded = pad_batch(self.prepare("embed", items), self.tokenizer.pad_token_id or 0,
                                self.tokenizer.padding_side)
             encoded = {key: torch.from_numpy(array).to(self.placement.device) for key, array in padded.items()}
-        with self.stage("forward", len(items)), torch.inference_mode():
+        with self.stage("forward", len(items)), torch.inference_mode(), self.matmuls():
             vectors = self.embed_tokens(encoded)
         with self.stage("postprocess", len(items)):
             array = vectors.float().cpu().numpy()

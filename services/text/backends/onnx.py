@@ -62,6 +62,8 @@ def export_onnx(model: Any, encoded: dict[str, Any], path: Path) -> None:
 class OnnxSentenceEmbedder(SentenceEmbedder):
     """Pooling and normalisation as the model's sentence-transformers config says; the transformer in ONNX Runtime."""
 
+    torch_forward = False  # exported and run in float32 whatever the placement's bfloat16 setting
+
     def load(self) -> None:
         import onnxruntime as ort
         import torch

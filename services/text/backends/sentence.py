@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from servekit.models import resolve_source
 from services.text.backends.base import TextTower
@@ -66,6 +67,8 @@ class SentenceEmbedder(TextTower):
     """Token states pooled as the model's own config says, then normalised if it says so."""
 
     space_family = "sentence"
+    # Whether the forward pass is torch's, and so may run in the placement's bfloat16 products (ONNX Runtime: no).
+    torch_forward: ClassVar[bool] = True
 
     def load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -74,6 +77,8 @@ class SentenceEmbedder(TextTower):
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source, dtype=self.placement.dtype)
         self.model = model.to(self.placement.device).eval()
+        if self.torch_forward:
+            self.placement.cast_matmul_weights(self.model)
         folder = Path(source)
         pooling, normalize, max_len = read_pipeline_config(folder) if folder.is_dir() else ("mean", True, None)
         self.pooling = str(self.spec.options.get("pooling", pooling))
@@ -84,11 +89,19 @@ class SentenceEmbedder(TextTower):
         self.dimensions = int(self.model.config.hidden_size)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "pooling": self.pooling}
+        return {**super().info(), "pooling": self.pooling, "precision": "bfloat16 matmuls" if self.bf16_products
+                else self.placement.dtype_name}
+
+    @property
+    def bf16_products(self) -> bool:
+        return self.torch_forward and self.placement.cpu_bf16
+
+    def matmuls(self) -> AbstractContextManager[Any]:
+        return self.placement.matmuls() if self.torch_forward else super().matmuls()
 
     def embed_tokens(self, encoded: Any) -> Any:
         import torch
 
-        hidden = self.model(**encoded).last_hidden_state
+        hidden = self.model(**encoded).last_hidden_state.float()  # pooled in float32 whatever the products ran in
         vectors = pool(hidden, encoded["attention_mask"], self.pooling).float()
         return torch.nn.functional.normalize(vectors, p=2, dim=1) if self.normalized else vectors

@@ -47,6 +47,24 @@ def test_prepared_tokens_in_any_grouping_give_the_vectors_of_sentence_transforme
     assert counts == [len(item["input_ids"]) for item in prepared]
 
 
+def test_bf16_matmuls_keep_cosine_to_sentence_transformers(minilm_reference) -> None:  # type: ignore[no-untyped-def]
+    """bfloat16 products (``TEXT_CPU_BF16``) on short and long texts, alone and batched: cosine >= 0.9999."""
+    import torch
+
+    from servekit.device import Placement
+
+    backend = SentenceEmbedder(MINILM, Placement("cpu", "float32", cpu_bf16=True))
+    backend.load()
+    assert backend.model.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+    assert backend.info()["precision"] == "bfloat16 matmuls"
+    sentences = (Path(__file__).parents[3] / "bench" / "data" / "sts_sentences.txt").read_text().splitlines()
+    texts = TEXTS + [line for line in sentences if line.strip()][:60] + [" ".join(sentences[:40])]
+    reference = minilm_reference.encode(texts, normalize_embeddings=True)
+    prepared = backend.prepare("embed", texts)
+    assert cosines(vectors(backend, prepared), reference).min() >= 0.9999
+    assert cosines(vectors(backend, prepared[:1]), reference[:1]).min() >= 0.9999
+
+
 def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side() -> None:
     items = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}]
     right = pad_batch(items, pad_id=0)
@@ -60,8 +78,10 @@ def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side()
 def test_onnx_backend_vectors_match_sentence_transformers_and_the_export_is_reused(
         tmp_path: Path, minilm_reference) -> None:  # type: ignore[no-untyped-def]
     spec = ModelSpec(name="minilm-onnx", backend="onnx", source=MINILM.source, options={"cache_dir": str(tmp_path)})
-    backend = OnnxSentenceEmbedder(spec, resolve_placement("cpu"))
+    # The service's placement on a CPU with bfloat16 products: the export and ONNX Runtime stay float32.
+    backend = OnnxSentenceEmbedder(spec, resolve_placement("cpu", cpu_bf16="on"))
     backend.load()
+    assert backend.info()["precision"] == "float32"
     exported = Path(backend.onnx_path)
     assert exported.is_file() and exported.is_relative_to(tmp_path)
     reference = minilm_reference.encode(TEXTS, normalize_embeddings=True)

@@ -48,7 +48,12 @@ def test_meaning_is_captured(client: FlaskClient) -> None:
 def test_batching_does_not_change_a_vector(client: FlaskClient) -> None:
     _, alone = embed(client, {"input": SENTENCES[2]})
     _, together = embed(client, {"input": ["short", SENTENCES[2], "a much longer sentence " * 10]})
-    assert np.allclose(alone["data"][0]["embedding"], together["data"][1]["embedding"], atol=1e-5)
+    a, b = np.array(alone["data"][0]["embedding"]), np.array(together["data"][1]["embedding"])
+    precision = client.get("/v1/models", headers=AUTH).get_json()["data"][0]["precision"]
+    if precision == "float32":
+        assert np.allclose(a, b, atol=1e-5)
+    else:  # bfloat16 products round a little differently with the batch's shape: the "unchanged" cosine
+        assert precision == "bfloat16 matmuls" and float(a @ b) >= 0.9999
 
 
 def test_token_counts_and_truncation(client: FlaskClient) -> None:

@@ -134,3 +134,6 @@ def test_metrics_record_batch_sizes_and_queue_depth() -> None:
     batcher.close()
     assert metrics.batch_size.labels("t", "m")._sum.get() == 3
     assert metrics.queue_depth.labels("t", "m")._value.get() == 0
+    # The whole batch is its own stage: the backend's "forward" timing is not counted a second time.
+    stages = {sample.labels["stage"] for metric in metrics.model_seconds.collect() for sample in metric.samples}
+    assert stages == {"batch"}

@@ -111,3 +111,18 @@ def test_fan_out_runs_calls_in_parallel_within_one_deadline(upstream_url: str) -
     assert isinstance(results[3], UpstreamError)
     assert seen == ["fan-1"] * 3
     assert IN_FLIGHT["max"] >= 3, "the calls ran one after another, not in parallel"
+
+
+def test_proxy_settings_are_read_from_the_environment_once_when_the_client_is_built(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "text.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/internal-ca.pem")
+    proxied = ServiceClient("fusion", "http://fusion.example:8084")
+    bypassed = ServiceClient("text", "http://text.internal:8081")
+    assert proxied._session.proxies.get("http") == "http://proxy.example:3128"
+    assert "http" not in bypassed._session.proxies
+    assert proxied._session.verify == "/etc/ssl/internal-ca.pem"
+    monkeypatch.setenv("HTTP_PROXY", "http://another.example:3128")  # read at build time, not per call
+    assert not proxied._session.trust_env
+    assert proxied._session.proxies.get("http") == "http://proxy.example:3128"

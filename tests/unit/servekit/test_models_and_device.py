@@ -16,6 +16,31 @@ def test_auto_picks_the_cpu_in_float32_without_cuda() -> None:
     assert (placement.device, placement.dtype_name, placement.is_cuda) == ("cpu", "float32", False)
 
 
+def test_bf16_matmuls_on_the_cpu_follow_the_setting_and_auto_follows_the_cpu_flags(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from servekit import device
+
+    assert not resolve_placement("cpu", cpu_bf16="off").cpu_bf16
+    assert resolve_placement("cpu", cpu_bf16="on").cpu_bf16
+    for native in (True, False):
+        monkeypatch.setattr(device, "cpu_multiplies_bf16", lambda native=native: native)
+        assert resolve_placement("cpu", cpu_bf16="auto").cpu_bf16 is native
+    placement = resolve_placement("cpu", cpu_bf16="on")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    placement.cast_matmul_weights(model)
+    assert model[0].weight.dtype == torch.bfloat16 and model[1].weight.dtype == torch.float32
+    inputs = torch.randn(3, 4)
+    with torch.inference_mode():
+        expected = torch.nn.functional.layer_norm(inputs @ model[0].weight.float().T + model[0].bias.float(), (4,))
+        with placement.matmuls():
+            assert torch.is_autocast_enabled("cpu")
+            assert torch.allclose(model(inputs).float(), expected, atol=0.05)
+    with resolve_placement("cpu", cpu_bf16="off").matmuls():
+        assert not torch.is_autocast_enabled("cpu")
+
+
 def test_asking_for_cuda_without_it_fails_loudly() -> None:
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         resolve_placement("cuda:1")

@@ -6,11 +6,12 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from servekit.device import Placement
 from servekit.models import ModelSpec
-from services.vision.backends.efficientnet import EfficientNetLite
+from services.vision.backends.efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite
 from services.vision.backends.rapidocr import RapidOcrReader, pad_to_aspect, reading_rows
 from services.vision.items import ImageItem, TextLine
 from services.vision.labels import load_labels
@@ -76,6 +77,38 @@ def test_features_find_the_same_photo_again(efficientnet: EfficientNetLite) -> N
     assert np.allclose([np.linalg.norm(v) for v in vectors], 1.0, atol=1e-5)
     same, other = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
     assert same > 0.8 and same > other + 0.2
+
+
+def _vectors_as_before(backend: EfficientNetLite, images: list[Image.Image]) -> np.ndarray:
+    """The vectors as the batch path made them before pixels moved into ``prepare``: float32 pixels of the whole
+    batch resized, scaled and normalised on the model's thread."""
+    arrays = [np.asarray(image.resize((224, 224), Image.Resampling.BILINEAR), dtype=np.float32) for image in images]
+    batch = (np.stack(arrays) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    pixels = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32))
+    with torch.inference_mode():
+        features = backend.model.extract_features(pixels).float().mean(dim=(2, 3))
+    return torch.nn.functional.normalize(features, p=2, dim=-1).numpy()
+
+
+@pytest.mark.parametrize("task", ["embed", "classify"])
+def test_prepare_resizes_in_the_callers_thread_and_changes_no_output(efficientnet: EfficientNetLite, task: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [ImageItem(photo("chelsea"), top_k=3), ImageItem(photo("coffee"), top_k=3)]
+    direct = efficientnet.predict(task, items)
+    prepared = efficientnet.prepare(task, items)
+    assert all(item.pixels is not None and item.pixels.shape == (224, 224, 3) for item in prepared)
+
+    def no_resize_on_the_model_thread(image: Image.Image) -> np.ndarray:
+        raise AssertionError("prepared items were resized again")
+
+    monkeypatch.setattr(efficientnet, "image_pixels", no_resize_on_the_model_thread)
+    served = efficientnet.predict(task, prepared)
+    if task == "embed":
+        assert np.array_equal(np.stack(served), np.stack(direct))
+        assert np.allclose(np.stack(served), _vectors_as_before(efficientnet, [i.image for i in items]), atol=1e-6)
+    else:
+        assert [[(label.label, label.score) for label in labels] for labels in served] == \
+            [[(label.label, label.score) for label in labels] for labels in direct]
 
 
 def _jpeg(image: Image.Image) -> bytes:
