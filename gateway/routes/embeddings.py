@@ -22,7 +22,7 @@ from servekit.codecs import base64_to_vector
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
 from servekit.fastjson import dumps, json_response, loads
-from servekit.validation import check_item_count, parse_json
+from servekit.validation import check_item_count, is_blank, parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
 
@@ -46,7 +46,7 @@ def _inputs(req: EmbeddingsRequest, limit: int) -> list[str]:
                            code="unsupported_input")
     check_item_count(len(items), limit)
     for index, item in enumerate(items):
-        if not str(item).strip():
+        if is_blank(str(item)):
             raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
     return [str(item) for item in items]
 
