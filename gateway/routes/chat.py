@@ -152,7 +152,7 @@ def check_parts_by_role(messages: Any) -> None:
             continue
         for position, part in enumerate(message["content"]):
             kind = part.get("type") if isinstance(part, dict) else None
-            if kind in ALL_PART_TYPES and kind not in allowed:
+            if isinstance(kind, str) and kind in ALL_PART_TYPES and kind not in allowed:
                 raise InvalidInput(f"a {role} message takes only {', '.join(sorted(allowed))} parts, not {kind}; "
                                    f"images and audio go in user messages",
                                    param=f"messages[{index}].content[{position}]", code="unsupported_content_part")

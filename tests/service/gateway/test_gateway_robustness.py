@@ -171,7 +171,10 @@ def test_chat_parts_a_role_does_not_take_are_refused_by_both(app: Flask, message
 
 
 @pytest.mark.parametrize("message", [{"role": "user"}, {"role": "system", "content": None},
-                                     {"role": "tool", "content": "x"}])
+                                     {"role": "tool", "content": "x"},
+                                     # a 500 the fuzzer found in the per-role check: an unhashable part type
+                                     {"role": "assistant", "content": [{"text": "", "type": {}}]},
+                                     {"role": ["user"], "content": [{"type": ["text"]}, 3]}])
 def test_chat_messages_without_the_content_their_role_needs_are_refused(app: Flask, message: dict[str, Any]) -> None:
     body = _chat(message)
     assert not _conforms("ChatCompletionRequest", body)
