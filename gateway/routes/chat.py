@@ -112,7 +112,7 @@ class ChatCompletionRequest(Strict):
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description="A 64-bit integer.")
     n: Literal[1] = 1
     stream: bool = False
     stream_options: ChatStreamOptions | None = None

@@ -19,6 +19,7 @@ from servekit.app import current_settings
 from servekit.catalog import SERVICE_OF, Modality
 from servekit.client import CallContext
 from servekit.codecs import base64_to_vector
+from servekit.embeddings import MAX_DIMENSIONS
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
 from servekit.fastjson import dumps, json_response, loads
@@ -32,7 +33,7 @@ class EmbeddingsRequest(BaseModel):
     model: str = Field(min_length=1)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=MAX_DIMENSIONS)
     user: str | None = None
     modality: Modality = Field("text", description="What the input strings are: text, or base64 image/audio.")
 

@@ -180,3 +180,17 @@ def test_chat_messages_without_the_content_their_role_needs_are_refused(app: Fla
     assert not _conforms("ChatCompletionRequest", body)
     answer = app.test_client().post("/v1/chat/completions", json=body, headers=AUTH)
     assert answer.status_code == 400 and answer.get_json()["error"]["param"].startswith("messages[0]")
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    # a 500 the 30-minute run found: orjson cannot write a number past 64 bits into the encoder's request
+    ("/v1/embeddings", {"model": "tiny-blip", "input": "x", "dimensions": 103837264224992337346953216}, "dimensions"),
+    ("/v1/jobs/embeddings", {"model": "m", "input": "x", "dimensions": 2**64}, "dimensions"),
+    ("/v1/chat/completions", {**_chat({"role": "user", "content": "hi"}), "seed": 2**64}, "seed"),
+])
+def test_integers_past_their_bound_are_refused_by_the_gateway(app: Flask, path: str, body: dict[str, Any],
+                                                             param: str) -> None:
+    schema = "ChatCompletionRequest" if "chat" in path else "EmbeddingsRequest"
+    assert not _conforms(schema, body)
+    answer = app.test_client().post(path, json=body, headers=AUTH)
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == param
