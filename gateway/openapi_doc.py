@@ -12,7 +12,7 @@ import yaml
 from flask import Blueprint, Response, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from gateway.openapi_rules import complete_responses
+from gateway.openapi_rules import bound_url_values, complete_responses
 
 FRAGMENTS = Path(__file__).parent / "openapi"
 
@@ -45,12 +45,14 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=1)
 def build_document() -> dict[str, Any]:
-    """base.yaml first, then every other fragment in name order, then the statuses every operation can answer."""
+    """base.yaml first, then every other fragment in name order, then the statuses every operation can answer and
+    the bounds of values in the URL."""
     document: dict[str, Any] = yaml.safe_load((FRAGMENTS / "base.yaml").read_text())
     for path in sorted(FRAGMENTS.glob("*.yaml")):
         if path.name != "base.yaml":
             _merge(document, yaml.safe_load(path.read_text()) or {})
     complete_responses(document)
+    bound_url_values(document)
     return document
 
 

@@ -12,6 +12,9 @@ from servekit.codecs import vector_to_base64
 from servekit.errors import InvalidInput
 
 EncodingFormat = Literal["float", "base64"]
+# Larger than any model's vectors, and small enough to travel between services as JSON (a number past 64 bits,
+# which the fuzzer sent, cannot be written by orjson).
+MAX_DIMENSIONS = 1 << 16
 
 
 class EmbedParams(BaseModel):
@@ -21,7 +24,7 @@ class EmbedParams(BaseModel):
 
     model: str | None = Field(None, min_length=1, description="Default: the first model that embeds.")
     encoding_format: EncodingFormat = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=MAX_DIMENSIONS)
 
 
 class EmbedRequest(EmbedParams):

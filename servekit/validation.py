@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,6 +11,15 @@ from servekit.errors import InvalidInput
 from servekit.jsonbody import request_json
 
 M = TypeVar("M", bound=BaseModel)
+# At least one character that is not whitespace, the whitespace spelled out: `\S` differs between Python (whose
+# str.strip() and isspace() these are), pydantic's regex engine and the JSON Schema (ECMA) one that clients and
+# fuzzers use (U+0085, U+001C-U+001F, U+FEFF). Schemas state it as a pattern; code asks ``is_blank``.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def is_blank(text: str) -> bool:
+    """Blank as the ``NOT_BLANK`` pattern says (the same as ``not text.strip()``), in every regex engine alike."""
+    return re.search(NOT_BLANK, text) is None
 
 
 def require_json() -> Any:

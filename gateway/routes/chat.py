@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import requests
 from flask import Blueprint, Response, jsonify, request
@@ -41,57 +41,121 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TextContent(Strict):
+class ChatTextPart(Strict):
     type: Literal["text"]
     text: str
 
 
-class ImageUrl(Strict):
-    url: str = Field(min_length=1)
+class ChatImageUrl(Strict):
+    url: str = Field(min_length=1, description="data:image/...;base64,... or an allow-listed http(s) URL")
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class ImageContent(Strict):
+class ChatImagePart(Strict):
     type: Literal["image_url"]
-    image_url: ImageUrl
+    image_url: ChatImageUrl
 
 
-class InputAudio(Strict):
+class ChatInputAudio(Strict):
     data: str = Field(min_length=1, description="base64 of the recording")
     format: Literal["wav", "mp3"]
 
 
-class AudioContent(Strict):
+class ChatAudioPart(Strict):
     type: Literal["input_audio"]
-    input_audio: InputAudio
+    input_audio: ChatInputAudio
 
 
-Part = Annotated[TextContent | ImageContent | AudioContent, Field(discriminator="type")]
+Part = Annotated[ChatTextPart | ChatImagePart | ChatAudioPart, Field(discriminator="type")]
 
 
-class ChatMessage(Strict):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[Part] | None = None
+# One model per role, as OpenAI's API has them: instructions and earlier answers are text, only the user shows
+# images and speaks; only an assistant turn may have no content. The OpenAPI schema is generated from these.
+class ChatSystemMessage(Strict):
+    """Instructions (``developer`` is OpenAI's newer name for ``system``): text only."""
+
+    role: Literal["system", "developer"]
+    content: str | list[ChatTextPart]
     name: str | None = None
 
 
-class StreamOptions(Strict):
+class ChatUserMessage(Strict):
+    """What the user says: text, images and recordings."""
+
+    role: Literal["user"]
+    content: str | list[Part]
+    name: str | None = None
+
+
+class ChatAssistantMessage(Strict):
+    """An earlier answer: text only, or no content."""
+
+    role: Literal["assistant"]
+    content: str | list[ChatTextPart] | None = None
+    name: str | None = None
+
+
+AnyMessage = ChatSystemMessage | ChatUserMessage | ChatAssistantMessage
+ChatMessage = Annotated[AnyMessage, Field(discriminator="role")]
+
+
+class ChatStreamOptions(Strict):
     include_usage: bool = False
 
 
 class ChatCompletionRequest(Strict):
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128,
+                       description="A vision model serving `chat` (GET /v1/models lists them).")
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="At most VISION_CHAT_MAX_NEW_TOKENS_LIMIT.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="Takes precedence over max_tokens.")
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description="A 64-bit integer.")
     n: Literal[1] = 1
     stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream_options: ChatStreamOptions | None = None
     user: str | None = None
+
+
+def _literal(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    return get_args(model.model_fields[field].annotation)
+
+
+def _part_types(message: type[BaseModel]) -> set[str]:
+    """The ``type`` values a message model's list content takes, read from its annotation."""
+    types: set[str] = set()
+    for option in get_args(message.model_fields["content"].annotation):
+        if get_origin(option) is list:
+            item = get_args(option)[0]
+            item = get_args(item)[0] if get_origin(item) is Annotated else item
+            types |= {kind for part in (get_args(item) or (item,)) for kind in _literal(part, "type")}
+    return types
+
+
+PART_TYPES_OF_ROLE = {role: _part_types(model) for model in get_args(AnyMessage) for role in _literal(model, "role")}
+ALL_PART_TYPES = set().union(*PART_TYPES_OF_ROLE.values())
+
+
+def check_parts_by_role(messages: Any) -> None:
+    """A known part in a role that does not take it gets a 400 that says so, naming the part (pydantic's union
+    errors would name the union's branches instead)."""
+    if not isinstance(messages, list):
+        return
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+            continue
+        role = message.get("role")
+        allowed = PART_TYPES_OF_ROLE.get(role) if isinstance(role, str) else None
+        if allowed is None:
+            continue
+        for position, part in enumerate(message["content"]):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind in ALL_PART_TYPES and kind not in allowed:
+                raise InvalidInput(f"a {role} message takes only {', '.join(sorted(allowed))} parts, not {kind}; "
+                                   f"images and audio go in user messages",
+                                   param=f"messages[{index}].content[{position}]", code="unsupported_content_part")
 
 
 def unsupported_fields(body: dict[str, Any]) -> list[str]:
@@ -108,7 +172,9 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     if unknown:
         raise InvalidInput(f"unsupported field(s): {', '.join(unknown)}", param=unknown[0],
                            code="unsupported_parameter")
-    return parse_model(ChatCompletionRequest, {k: v for k, v in body.items() if k not in NEUTRAL_FIELDS})
+    check_parts_by_role(body.get("messages"))
+    return parse_model(ChatCompletionRequest, {k: v for k, v in body.items() if k not in NEUTRAL_FIELDS},
+                       strict=True)
 
 
 def cacheable() -> bool:
@@ -129,21 +195,21 @@ class Conversation:
         self.transcripts: list[dict[str, Any]] = []
         self.messages = [self._message(index, message) for index, message in enumerate(chat.messages)]
 
-    def _message(self, index: int, message: ChatMessage) -> dict[str, Any]:
+    def _message(self, index: int, message: AnyMessage) -> dict[str, Any]:
         role = "system" if message.role == "developer" else message.role
         if message.content is None or isinstance(message.content, str):
             return {"role": role, "content": message.content or ""}
         return {"role": role, "content": [self._part(index, position, part)
                                           for position, part in enumerate(message.content)]}
 
-    def _part(self, index: int, position: int, part: TextContent | ImageContent | AudioContent) -> dict[str, Any]:
-        if isinstance(part, TextContent):
+    def _part(self, index: int, position: int, part: ChatTextPart | ChatImagePart | ChatAudioPart) -> dict[str, Any]:
+        if isinstance(part, ChatTextPart):
             return {"type": "text", "text": part.text}
-        if isinstance(part, ImageContent):
+        if isinstance(part, ChatImagePart):
             return {"type": "image", "image": part.image_url.url}
         return {"type": "text", "text": self._transcribe(index, position, part.input_audio)}
 
-    def _transcribe(self, index: int, position: int, audio: InputAudio) -> str:
+    def _transcribe(self, index: int, position: int, audio: ChatInputAudio) -> str:
         if len(self.transcripts) >= MAX_AUDIO_PARTS:
             raise InvalidInput(f"at most {MAX_AUDIO_PARTS} audio parts per request",
                                param=f"messages[{index}].content[{position}]", code="too_many_inputs")

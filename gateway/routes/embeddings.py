@@ -19,10 +19,11 @@ from servekit.app import current_settings
 from servekit.catalog import SERVICE_OF, Modality
 from servekit.client import CallContext
 from servekit.codecs import base64_to_vector
+from servekit.embeddings import MAX_DIMENSIONS
 from servekit.errors import ApiError, InvalidInput
 from servekit.fanout import fan_out
 from servekit.fastjson import dumps, json_response, loads
-from servekit.validation import check_item_count, parse_json
+from servekit.validation import check_item_count, is_blank, parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
 
@@ -32,7 +33,7 @@ class EmbeddingsRequest(BaseModel):
     model: str = Field(min_length=1)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=MAX_DIMENSIONS)
     user: str | None = None
     modality: Modality = Field("text", description="What the input strings are: text, or base64 image/audio.")
 
@@ -46,7 +47,7 @@ def _inputs(req: EmbeddingsRequest, limit: int) -> list[str]:
                            code="unsupported_input")
     check_item_count(len(items), limit)
     for index, item in enumerate(items):
-        if not str(item).strip():
+        if is_blank(str(item)):
             raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
     return [str(item) for item in items]
 

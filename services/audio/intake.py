@@ -39,7 +39,7 @@ class TranscribeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, min_length=1, max_length=128)
-    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}$", description="ISO-639-1 code, e.g. en")
+    language: str | None = Field(None, max_length=3, pattern=r"^[A-Za-z]{2,3}$", description="ISO-639-1 code, e.g. en")
     prompt: str | None = None
     response_format: ResponseFormat = "json"
     temperature: float | None = Field(None, ge=0.0, le=1.0)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from servekit.catalog import Modality
+from servekit.validation import NOT_BLANK, is_blank
 from services.fusion.indexed import KEY as INDEXED_KEY
 from services.fusion.indexed import KINDS, MAX_INDEXED
 from services.fusion.inputs import Inputs
@@ -17,14 +17,6 @@ from services.fusion.strategies import LateMethod, Strategy
 
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 16_384
-# At least one character that is not whitespace, the whitespace spelled out: `\S` differs between Python, pydantic's
-# regex engine and the JSON Schema (ECMA) one that clients and fuzzers use (U+0085, U+001C-U+001F, U+FEFF).
-NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-
-
-def is_blank(text: str) -> bool:
-    """Blank as the document's ``NOT_BLANK`` pattern says, in every regex engine alike."""
-    return re.search(NOT_BLANK, text) is None
 # The same rules as the store's and the heads' own checks, so that the OpenAPI document states them.
 COLLECTION_NAME = r"^[a-z0-9](?:[a-z0-9]|_(?!_)){0,62}$"
 ITEM_ID = r"^[^\"'\\\x00-\x1f\x7f]{1,256}$"

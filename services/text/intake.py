@@ -6,7 +6,7 @@ from servekit.app import current_settings
 from servekit.embeddings import EmbedRequest
 from servekit.errors import InvalidInput
 from servekit.routes import EmbedCall
-from servekit.validation import check_item_count, parse_json
+from servekit.validation import check_item_count, is_blank, parse_json
 from services.text.settings import TextSettings
 
 
@@ -14,7 +14,7 @@ def check_texts(texts: list[str], settings: TextSettings) -> None:
     """400 for too many, empty or over-long texts, naming the input."""
     check_item_count(len(texts), settings.max_items_per_request)
     for index, text in enumerate(texts):
-        if not text.strip():
+        if is_blank(text):
             raise InvalidInput(f"input[{index}] is empty", param=f"input[{index}]", code="empty_input")
         if len(text) > settings.max_chars_per_item:
             raise InvalidInput(f"input[{index}] is longer than {settings.max_chars_per_item} characters",
