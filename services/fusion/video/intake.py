@@ -21,7 +21,8 @@ from servekit.uploads import field_values, is_multipart, is_raw_video, unsupport
 from servekit.validation import parse_model
 from services.fusion.schemas import MAX_METADATA_BYTES, storable
 
-VIDEO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+VIDEO_ID_MAX_CHARS = 128
+VIDEO_ID = rf"^[A-Za-z0-9][A-Za-z0-9_.:\-]{{0,{VIDEO_ID_MAX_CHARS - 1}}}$"
 COPY_CHUNK = 1024 * 1024
 
 
@@ -30,7 +31,7 @@ class VideoUploadParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
-    video_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], pattern=VIDEO_ID,
+    video_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], pattern=VIDEO_ID, max_length=VIDEO_ID_MAX_CHARS,
                           description="The video's id in the collection (segments are <video_id>#<start_ms>); "
                           "default: a new random id.")
     metadata: Json[dict[str, Any]] = Field(default_factory=dict, description="JSON object copied to every "

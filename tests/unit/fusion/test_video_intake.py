@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.fusion.video.intake import VIDEO_ID, VideoUploadParams
+from services.fusion.video.intake import VIDEO_ID, VIDEO_ID_MAX_CHARS, VideoUploadParams
 
 FUSION_DOCUMENT = Path(__file__).resolve().parents[3] / "gateway" / "openapi" / "fusion.yaml"
 
@@ -30,4 +30,5 @@ def test_bad_fields_are_refused(fields: dict[str, str]) -> None:
 
 def test_the_openapi_document_states_the_video_id_rule_of_the_code() -> None:
     document = yaml.safe_load(FUSION_DOCUMENT.read_text())
-    assert document["components"]["schemas"]["VideoId"]["pattern"] == VIDEO_ID
+    video_id = document["components"]["schemas"]["VideoId"]
+    assert (video_id["pattern"], video_id["maxLength"]) == (VIDEO_ID, VIDEO_ID_MAX_CHARS)
