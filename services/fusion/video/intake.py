@@ -31,7 +31,8 @@ class VideoUploadParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
-    video_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], pattern=VIDEO_ID, max_length=VIDEO_ID_MAX_CHARS,
+    video_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], pattern=VIDEO_ID,
+                          max_length=VIDEO_ID_MAX_CHARS,
                           description="The video's id in the collection (segments are <video_id>#<start_ms>); "
                           "default: a new random id.")
     metadata: Json[dict[str, Any]] = Field(default_factory=dict, description="JSON object copied to every "
