@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from servekit.avmedia import declared_duration
 from servekit.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     import av
-    from av.container import InputContainer
 
 # A decoded stream this much shorter than its container declares was cut off (or its header lies).
 TRUNCATION_TOLERANCE_S = 0.5
@@ -88,14 +88,6 @@ def _check_stream(stream: av.AudioStream, limits: AudioLimits, param: str) -> tu
     return rate, channels
 
 
-def _declared_duration(container: InputContainer, stream: av.AudioStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return float(container.duration) / 1_000_000.0
-    return None
-
-
 def _too_long(limits: AudioLimits, param: str) -> PayloadTooLarge:
     hint = f"; {limits.too_long_hint}" if limits.too_long_hint else ""
     return PayloadTooLarge(f"audio is longer than {limits.max_duration_s:g} s{hint}", param=param,
@@ -135,7 +127,7 @@ def decode_audio(data: bytes, *, target_rate: int, limits: AudioLimits, param: s
         except (av.FFmpegError, ValueError, EOFError):
             raise _bad("audio data is corrupt or truncated", param, "corrupt_audio") from None
         chunks.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-        declared = _declared_duration(container, stream)
+        declared = declared_duration(container, stream)
         codec = stream.codec_context.name
     if decoded == 0:
         raise _bad("file contains no audio samples", param, "empty_audio")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from servekit.avmedia import declared_duration
 from servekit.errors import ApiError, InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -97,14 +98,6 @@ def open_container(path: Path, param: str) -> InputContainer:
         raise _invalid("file is not a readable video", "invalid_video", param) from None
 
 
-def _declared_duration(container: InputContainer, stream: av.VideoStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return float(container.duration) / 1_000_000.0
-    return None
-
-
 def _too_long(limits: VideoLimits, param: str) -> PayloadTooLarge:
     return PayloadTooLarge(f"video is longer than {limits.max_duration_s:g} s", param=param, code="video_too_long")
 
@@ -129,7 +122,7 @@ def check_header(container: InputContainer, limits: VideoLimits, param: str) -> 
     stream = streams[0]
     context = stream.codec_context
     _check_size(int(context.width or 0), int(context.height or 0), limits, param)
-    duration = _declared_duration(container, stream)
+    duration = declared_duration(container, stream)
     if duration is not None and duration > limits.max_duration_s:
         raise _too_long(limits, param)
     if stream.frames and stream.frames > limits.max_decoded_frames:
@@ -188,6 +181,16 @@ class FrameSampler:
             self._next_t = t + 1.0 / self.sampling.frame_rate
 
 
+def _check_progress(frames: int, t: float, limits: VideoLimits, param: str) -> None:
+    """Refuse a stream as soon as it has given more frames or seconds than the limits allow, whatever its header
+    declared (a header can understate both)."""
+    if frames > limits.max_decoded_frames:
+        raise PayloadTooLarge(f"video has more than {limits.max_decoded_frames} frames", param=param,
+                              code="video_too_many_frames")
+    if t > limits.max_duration_s + DURATION_SLACK_S:
+        raise _too_long(limits, param)
+
+
 def _frames(container: InputContainer, stream: av.VideoStream) -> Iterator[tuple[av.VideoFrame, float]]:
     start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
     for frame in container.decode(stream):
@@ -208,11 +211,7 @@ def decode_video(path: Path, limits: VideoLimits, sampling: Sampling, param: str
         try:
             for frame, t in _frames(container, stream):
                 decoded += 1
-                if decoded > limits.max_decoded_frames:
-                    raise PayloadTooLarge(f"video has more than {limits.max_decoded_frames} frames", param=param,
-                                          code="video_too_many_frames")
-                if t > limits.max_duration_s + DURATION_SLACK_S:
-                    raise _too_long(limits, param)
+                _check_progress(decoded, t, limits, param)
                 _check_size(frame.width, frame.height, limits, param)
                 sampler.offer(frame, t)
                 last_t = max(last_t, t)
@@ -275,11 +274,7 @@ def probe(path: Path, limits: VideoLimits, param: str = "file") -> VideoHeader:
                 if packet.pts is not None and packet.time_base is not None:
                     last = max(last, float(packet.pts * packet.time_base))
                     packets += 1
-                if packets > limits.max_decoded_frames:
-                    raise PayloadTooLarge(f"video has more than {limits.max_decoded_frames} frames", param=param,
-                                          code="video_too_many_frames")
-                if last > limits.max_duration_s + DURATION_SLACK_S:
-                    raise _too_long(limits, param)
+                _check_progress(packets, last, limits, param)
         except ApiError:
             raise
         except (av.FFmpegError, ValueError, EOFError):
