@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -11,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from servekit.errors import NotFound
 from services.fusion.runtime import FusionRuntime, runtime
 from services.fusion.video.decoding import probe
-from services.fusion.video.intake import receive_video
+from services.fusion.video.intake import VIDEO_ID, receive_video
 from services.fusion.video.jobs import VIDEO_JOBS, VideoJobs, limits_of
 from services.fusion.video.segments import describe_segment, find_segments
 
@@ -69,10 +70,17 @@ def _not_found(name: str, video_id: str) -> NotFound:
     return NotFound(f"no video {video_id!r} in collection {name!r}", param="video_id", code="video_not_found")
 
 
+def _require_possible_id(name: str, video_id: str) -> None:
+    """An id no upload could have given names no video: 404 before it reaches a store filter (found by fuzzing)."""
+    if re.fullmatch(VIDEO_ID, video_id) is None:
+        raise _not_found(name, video_id)
+
+
 @bp.get("/<name>/videos/<video_id>")
 def get_video(name: str, video_id: str) -> ResponseReturnValue:
     rt = runtime()
     rt.store.require(name)
+    _require_possible_id(name, video_id)
     segments = _segments(rt, name, video_id)
     jobs = _jobs().of_video(name, video_id)
     if not segments and not jobs:
@@ -86,6 +94,7 @@ def get_video(name: str, video_id: str) -> ResponseReturnValue:
 def delete_video(name: str, video_id: str) -> ResponseReturnValue:
     rt = runtime()
     rt.store.require(name)
+    _require_possible_id(name, video_id)
     jobs = _jobs()
     known = bool(jobs.of_video(name, video_id))
     jobs.cancel_video(name, video_id)

@@ -104,6 +104,11 @@ def test_requests_that_are_not_video_uploads(client: FlaskClient) -> None:
     no_collection = client.post("/v1/collections/nope/videos", data=short_video(), content_type="video/mp4")
     assert no_collection.status_code == 404 and no_collection.get_json()["error"]["code"] == "collection_not_found"
     assert client.get("/v1/collections/clips/videos/unknown").get_json()["error"]["code"] == "video_not_found"
+    # ids no upload could give (control characters, non-ASCII, quotes) are unknown videos, not server errors
+    for odd in ["%1Fn%C3%AD%C3%81", "L%F4%86%95%97%01%C2%9Dlk", "a%22%20or%20true", "x%27%5C"]:
+        for answer in (client.get(f"/v1/collections/clips/videos/{odd}"),
+                       client.delete(f"/v1/collections/clips/videos/{odd}")):
+            assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "video_not_found", odd
     assert client.get("/v1/collections/clips/video_jobs/unknown").get_json()["error"]["code"] == "job_not_found"
 
 
