@@ -1,7 +1,8 @@
 """Metadata filters: a small JSON language compiled to a Milvus boolean expression over the ``meta`` field.
 
 ``{"kind": "photo", "year": {"$gte": 2020}, "tag": {"$in": ["a", "b"]}}`` means every condition holds.
-Values are JSON-encoded into the expression, and keys are restricted, so no input can inject syntax.
+String values are quoted by ``string_literal``, numbers are written by ``json``, and keys are restricted, so no
+input can inject syntax.
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ _COMPARISONS = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", 
 # Lists become chains of comparisons: Milvus Lite takes no JSON path on the left of ``in``.
 _LISTS = {"$in": ("==", " or "), "$nin": ("!=", " and ")}
 _NEGATIONS = frozenset({"$ne", "$nin"})
+# The only characters a Milvus string literal cannot hold as themselves. Milvus's parser knows no ``\uXXXX``,
+# ``\xXX`` or octal escape, so every other character, control characters included, is written as it is.
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
+
+
+def string_literal(value: str) -> str:
+    """``value`` as a double-quoted Milvus literal that means exactly ``value`` (JSON's escapes would not)."""
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
 
 
 def _literal(value: Any, param: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         value = float(value)  # as items store such metadata (services/fusion/schemas.py: storable)
-    if isinstance(value, bool | int | float | str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
     raise InvalidInput("filter values must be strings, numbers or booleans", param=param, code="invalid_filter")
 
 

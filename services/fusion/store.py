@@ -29,6 +29,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from servekit.catalog import MODALITIES
 from servekit.errors import Conflict, InvalidInput, NotFound, UnprocessableInput
+from services.fusion.filters import string_literal
 from services.fusion.indexed import (
     IndexedFields,
     add_indexed_fields,
@@ -101,7 +102,7 @@ def space_table(collection: str, space: str) -> str:
 
 
 def _id_list(ids: Iterable[str]) -> str:
-    return "[" + ", ".join(json.dumps(i, ensure_ascii=False) for i in ids) + "]"
+    return "[" + ", ".join(string_literal(i) for i in ids) + "]"
 
 
 class MilvusStore:
