@@ -24,14 +24,9 @@ from typing import Generic, TypeVar
 
 from servekit.errors import ApiError, DeadlineExceeded, InferenceError, Overloaded
 from servekit.metrics import ServiceMetrics
-from servekit.scheduling import QueueClock, retry_after_s, split_by_cost
+from servekit.scheduling import QueueClock, is_late, retry_after_s, split_by_cost
 
 log = logging.getLogger(__name__)
-
-# The share of a request's time budget that the expected queue time may take: the estimate is an average learnt
-# from past batches, and a machine slows down under admitted work and under a storm of refused requests (measured at
-# 10x overload: 28 admitted requests answered 504 with 0.75, 9 with 0.5, 2 with 0.35, which cost goodput at 3x).
-ADMISSION_HEADROOM = 0.5
 
 In = TypeVar("In")  # input item
 Out = TypeVar("Out")  # output item
@@ -97,7 +92,8 @@ class MicroBatcher(Generic[In, Out]):
                 raise Overloaded(f"model {self.name} is shutting down")
             if len(self._queue) + len(pending) > self.queue_size:
                 self._count_rejected(len(pending))
-                raise Overloaded(f"model {self.name} queue is full ({self.queue_size} items), retry later")
+                raise Overloaded(f"model {self.name} queue is full ({self.queue_size} items), retry later",
+                                 queue_wait_s=self._wait_locked())
             self._admit(sum(p.cost for p in pending), len(pending), budget_s)
             self._queued_cost += sum(p.cost for p in pending)
             self._queue.extend(pending)
@@ -113,12 +109,12 @@ class MicroBatcher(Generic[In, Out]):
             return
         batches = -(-(len(self._queue) + self._running_items + count) // self.max_batch_size)
         expected = self._clock.expected_s(ahead, own_cost, batches)
-        if expected > ADMISSION_HEADROOM * min(limits):
+        if is_late(expected, min(limits)):
             self._count_rejected(count)
             wait = self._clock.expected_s(ahead, 0, batches)
             raise Overloaded(f"model {self.name} is at capacity: about {wait:.1f}s of queued work ahead, more than "
                              f"this request's {min(limits):.1f}s allow; retry later",
-                             retry_after_s=retry_after_s(wait))
+                             retry_after_s=retry_after_s(wait), queue_wait_s=expected)
 
     def refuse_if_late(self, budget_s: float, count: int = 1) -> None:
         """Refuse (:class:`Overloaded`) before any per-request work is spent on the request when the work already
@@ -132,6 +128,10 @@ class MicroBatcher(Generic[In, Out]):
 
     def expected_wait_s(self) -> float:
         """Seconds new work would wait behind what is queued and running (0 until a batch has run)."""
+        with self._cond:
+            return self._wait_locked()
+
+    def _wait_locked(self) -> float:
         batches = -(-(len(self._queue) + self._running_items) // self.max_batch_size)
         return self._clock.expected_s(self._queued_cost + self._running_cost, 0, batches)
 

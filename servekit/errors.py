@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from servekit.protocol import queue_wait_header
+
 log = logging.getLogger(__name__)
 
 
@@ -90,8 +92,11 @@ class Overloaded(ApiError):
     status, code, type = 503, "overloaded", "server_error"
 
     def __init__(self, message: str = "server is at capacity, retry later", *, retry_after_s: int = 1,
-                 **kwargs: Any) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)}, **kwargs)
+                 queue_wait_s: float | None = None, **kwargs: Any) -> None:
+        headers = {"Retry-After": str(retry_after_s)}
+        if queue_wait_s is not None:
+            headers.update(queue_wait_header(queue_wait_s))
+        super().__init__(message, headers=headers, **kwargs)
 
 
 class ModelNotReady(ApiError):

@@ -278,6 +278,10 @@ class ModelPool:
         batcher.refuse_if_late(timeout_s, len(items))  # before tokenising what would be refused anyway
         return batcher.run(backend.prepare(task, list(items)), timeout_s)
 
+    def expected_wait_s(self, name: str, task: str) -> float:
+        """Seconds new work for ``name``'s ``task`` would wait behind what is queued and running."""
+        return self._batchers[(name, task)].expected_wait_s()
+
     def list_models(self) -> list[dict[str, Any]]:
         listed = []
         for spec in self._specs:

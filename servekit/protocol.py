@@ -18,6 +18,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 DEADLINE_HEADER = "X-Request-Timeout-Ms"
 # Set (with the internal token) by the gateway's job worker: longer inputs and a longer time budget.
 ASYNC_JOB_HEADER = "X-Polyserve-Async-Job"
+# On an encoder's answers, milliseconds of queued work for the model just called: the work ahead of new requests,
+# or on a refusal the wait the refused request would have met (its own work included). Callers mirror it and refuse
+# at once what the encoder would refuse (servekit/scheduling.py: QueueMirror).
+QUEUE_WAIT_HEADER = "X-Queue-Wait-Ms"
 
 TRUE_VALUES = frozenset({"1", "true", "yes"})
 # Request headers as Flask gives them, or a plain dict (tests, clients).
@@ -36,6 +40,22 @@ def deadline_budget_s(headers: HeaderLookup) -> float | None:
     if not math.isfinite(millis):
         return None
     return max(0.0, millis / 1000.0)
+
+
+def queue_wait_s(headers: HeaderLookup) -> float | None:
+    """Seconds of queued work an answer reports, or None when it reports none (or nonsense)."""
+    value = headers.get(QUEUE_WAIT_HEADER)
+    if not value:
+        return None
+    try:
+        millis = float(value)
+    except ValueError:
+        return None
+    return millis / 1000.0 if math.isfinite(millis) and millis >= 0 else None
+
+
+def queue_wait_header(wait_s: float) -> dict[str, str]:
+    return {QUEUE_WAIT_HEADER: str(round(wait_s * 1000))}
 
 
 def is_async_job(headers: HeaderLookup) -> bool:

@@ -18,6 +18,7 @@ from servekit.embeddings import EmbedParams, check_dimensions, embedding_respons
 from servekit.fastjson import json_response
 from servekit.items import raise_first_failure
 from servekit.models import ModelBackend, current_pool
+from servekit.protocol import queue_wait_header
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,11 @@ def encoder_blueprint(read_embed: EmbedIntake) -> Blueprint:
         results = pool.run(name, "embed", items, remaining_s())
         raise_first_failure(results)
         vectors, tokens = split_token_counts(results)
-        return json_response(embedding_response(vectors, model=name, space=backend.space,
-                                          encoding_format=call.params.encoding_format,
-                                          dimensions=call.params.dimensions, prompt_tokens=tokens))
+        answer = json_response(embedding_response(vectors, model=name, space=backend.space,
+                                                  encoding_format=call.params.encoding_format,
+                                                  dimensions=call.params.dimensions, prompt_tokens=tokens))
+        answer.headers.update(queue_wait_header(pool.expected_wait_s(name, "embed")))  # callers mirror the queue
+        return answer
 
     @bp.get("/models")
     def models() -> Response:

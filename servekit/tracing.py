@@ -1,8 +1,10 @@
 """OpenTelemetry tracing, off unless ``POLYSERVE_OTEL_EXPORTER`` says otherwise.
 
 Every service's Flask app is instrumented (a server span per request, continuing the caller's W3C
-``traceparent``), and so is ``requests`` (a client span per upstream call, ``traceparent`` injected), so one
-trace spans gateway -> fusion -> encoder. Spans carry methods, routes, statuses and the request id, never
+``traceparent``), and so is ``urllib3`` (a client span per upstream call, ``traceparent`` injected), so one
+trace spans gateway -> fusion -> encoder. ``urllib3`` rather than ``requests``: the service client sends its
+buffered calls through urllib3's pool directly, and ``requests`` sends the others through urllib3 too, so every
+call gets exactly one client span. Spans carry methods, routes, statuses and the request id, never
 bodies: payloads stay out of traces as they stay out of logs.
 """
 
@@ -62,20 +64,20 @@ def build_provider(service: str, settings: TracingSettings) -> TracerProvider:
 
 
 _lock = threading.Lock()
-_process_provider: list[TracerProvider] = []  # one per process: the requests instrumentation is process-wide
+_process_provider: list[TracerProvider] = []  # one per process: the urllib3 instrumentation is process-wide
 
 
 def instrument_app(app: Flask, provider: TracerProvider) -> None:
-    """Server spans for ``app``, client spans (with ``traceparent``) for every ``requests`` call."""
+    """Server spans for ``app``, client spans (with ``traceparent``) for every upstream call."""
     from opentelemetry import trace
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
     FlaskInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
     with _lock:
-        requests_instrumentor = RequestsInstrumentor()
-        if not requests_instrumentor.is_instrumented_by_opentelemetry:
-            requests_instrumentor.instrument(tracer_provider=provider)
+        client_instrumentor = URLLib3Instrumentor()
+        if not client_instrumentor.is_instrumented_by_opentelemetry:
+            client_instrumentor.instrument(tracer_provider=provider)
 
     @app.before_request
     def _tag_request_id() -> None:

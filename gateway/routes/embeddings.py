@@ -65,11 +65,12 @@ def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[
     client = upstream(SERVICE_OF[req.modality])
     executor = FANOUT_EXECUTOR.current()
     offsets = list(range(0, len(items), chunk))
+    queue = req.model or ""  # the model's batcher upstream; mirrored so that a storm is refused here
 
     def call(offset: int) -> Any:
         body = {"model": req.model, "input": items[offset:offset + chunk], "encoding_format": "base64",
                 "dimensions": req.dimensions}
-        return lambda ctx: loads(client.request("POST", "/v1/embed", data=dumps(body), context=ctx,
+        return lambda ctx: loads(client.request("POST", "/v1/embed", data=dumps(body), context=ctx, queue=queue,
                                                 headers={"Content-Type": "application/json"}).content)
 
     calls = [call(offset) for offset in offsets]

@@ -82,7 +82,7 @@ class Encoders:
         body: dict[str, Any] = {"input": payloads, "encoding_format": "base64"}
         if model:
             body["model"] = model
-        answer = self.clients[service].post_json("/v1/embed", body, context=context)
+        answer = self.clients[service].post_json("/v1/embed", body, context=context, queue=model or "")
         space = str(answer.get("space") or f"{service}:{answer.get('model')}")
         return [Embedded(base64_to_vector(entry["embedding"]).astype(np.float64), space, str(answer.get("model")))
                 for entry in answer["data"]]

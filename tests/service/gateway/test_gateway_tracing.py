@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -33,7 +33,7 @@ def traced() -> Iterator[tuple[Flask, InMemorySpanExporter]]:
         gateway = create_app(gateway_settings({"text": text_url}, api_keys="sk-trace", internal_token=TOKEN))
         instrument_app(gateway, provider)
         yield gateway, exporter
-    RequestsInstrumentor().uninstrument()
+    URLLib3Instrumentor().uninstrument()
 
 
 def test_one_trace_spans_the_gateway_and_the_encoder(traced: tuple[Flask, InMemorySpanExporter]) -> None:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from servekit.protocol import DEADLINE_HEADER
+from servekit.protocol import DEADLINE_HEADER, QUEUE_WAIT_HEADER
 from tests.conftest import TEXT_TOKEN
 
 AUTH = {"X-Internal-Token": TEXT_TOKEN}
@@ -42,11 +42,13 @@ def test_encoder_refuses_at_once_what_its_deadline_cannot_wait_for(busy_text: Fl
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "overloaded"
     assert int(response.headers["Retry-After"]) >= 1
+    assert int(response.headers[QUEUE_WAIT_HEADER]) > 5  # the work ahead, which callers mirror
 
 
 def test_a_request_whose_deadline_allows_the_wait_is_served(busy_text: FlaskClient) -> None:
     response = busy_text.post("/v1/embed", json={"input": ["patient"]}, headers={**AUTH, DEADLINE_HEADER: "60000"})
     assert response.status_code == 200
+    assert int(response.headers[QUEUE_WAIT_HEADER]) >= 0
 
 
 def test_gateway_relays_the_refusal_with_retry_after(text_url: str, busy_text: FlaskClient) -> None:
@@ -57,3 +59,16 @@ def test_gateway_relays_the_refusal_with_retry_after(text_url: str, busy_text: F
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "overloaded"
     assert int(response.headers["Retry-After"]) >= 1
+    assert QUEUE_WAIT_HEADER not in response.headers  # between services only
+    assert response.get_json()["error"]["message"].startswith("model ")  # the encoder's own refusal
+
+    # The refusal reported the queue: the next request that could not wait for it is refused by the gateway,
+    # without being sent (its message names the service, not the model); a patient one still goes through.
+    again = gateway.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "too late again"},
+                         headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "400"})
+    assert again.status_code == 503 and again.get_json()["error"]["code"] == "overloaded"
+    assert again.get_json()["error"]["message"].startswith("the text service is at capacity")
+    assert int(again.headers["Retry-After"]) >= 1
+    patient = gateway.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "patient"},
+                           headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "60000"})
+    assert patient.status_code == 200

@@ -126,3 +126,6 @@ def test_proxy_settings_are_read_from_the_environment_once_when_the_client_is_bu
     monkeypatch.setenv("HTTP_PROXY", "http://another.example:3128")  # read at build time, not per call
     assert not proxied._session.trust_env
     assert proxied._session.proxies.get("http") == "http://proxy.example:3128"
+    # buffered calls skip requests only where it has nothing to add: plain HTTP, no proxy
+    assert proxied._direct is None and bypassed._direct is not None
+    assert ServiceClient("tls", "https://text.internal:8443")._direct is None

@@ -11,7 +11,7 @@ import pytest
 from servekit.batching import MicroBatcher
 from servekit.errors import Overloaded
 from servekit.metrics import ServiceMetrics
-from servekit.scheduling import QueueClock, retry_after_s, split_by_cost
+from servekit.scheduling import QueueClock, QueueMirror, retry_after_s, split_by_cost
 
 
 def test_split_by_cost_groups_similar_lengths_within_bounds() -> None:
@@ -130,3 +130,31 @@ def test_max_queue_time_refuses_even_a_patient_request() -> None:
         batcher.run(["patient"], timeout_s=60)
     fn.gate.set()
     batcher.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_mirror_refuses_what_the_reported_queue_cannot_serve_in_time_and_lets_it_drain() -> None:
+    clock = _Clock()
+    mirror = QueueMirror(fresh_s=1.0, clock=clock)
+    mirror.refuse_if_late("m", 0.1, "text")  # nothing reported: nothing refused
+    mirror.observe("m", 3.0)
+    with pytest.raises(Overloaded) as refused:
+        mirror.refuse_if_late("m", 2.0, "text")  # 3 s ahead, more than half of 2 s
+    assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "3"
+    mirror.refuse_if_late("m", 10.0, "text")  # patient enough
+    mirror.refuse_if_late("other", 2.0, "text")  # another model's queue
+    clock.now += 0.5
+    assert mirror.wait_s("m") == pytest.approx(2.5)  # the queue drains while no report comes
+    clock.now += 0.6
+    assert mirror.wait_s("m") == 0.0  # stale: the next call goes through and brings a new report
+    mirror.refuse_if_late("m", 2.0, "text")
+    mirror.observe("m", 0.0)
+    mirror.refuse_if_late("m", 0.01, "text")
+
