@@ -11,6 +11,7 @@ third of the gateway's CPU per small request, measured with py-spy.
 
 from __future__ import annotations
 
+import json as stdlib_json
 import os
 import time
 from collections.abc import Mapping
@@ -25,7 +26,6 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from servekit.errors import ApiError, DeadlineExceeded, UpstreamUnavailable
-from servekit.fastjson import dumps
 from servekit.protocol import DEADLINE_HEADER, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, queue_wait_s
 from servekit.scheduling import QueueMirror
 
@@ -165,7 +165,9 @@ class ServiceClient:
                      params: Mapping[str, Any] | None, headers: dict[str, str], budget: float) -> requests.Response:
         """One buffered call through urllib3's pool, answered as the ``requests.Response`` callers read."""
         if json is not None:
-            data = dumps(json)
+            # as requests writes it: the stdlib takes integers past 64 bits and lone surrogates (relayed bodies
+            # may hold them), which orjson refuses
+            data = stdlib_json.dumps(json, allow_nan=False).encode()
             headers.setdefault("Content-Type", "application/json")
         url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         raw = pool.urlopen(method, url, body=data, headers=headers, retries=False, redirect=False,
