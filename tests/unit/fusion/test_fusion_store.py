@@ -187,3 +187,31 @@ def test_a_value_of_the_wrong_type_for_an_indexed_key_is_refused(store: MilvusSt
         store.upsert("typed", [ItemRecord("x", {"year": value}, {})], [VectorRow("x", "text", "s", _unit(1, 0))])
     assert refused.value.code == "invalid_metadata"
     assert store.count("typed") == 0
+
+
+def test_a_vector_table_milvus_fails_to_create_is_a_503_that_leaves_nothing_behind(
+        store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by fuzzing: Milvus Lite failed its own index wait right after a same-named collection was dropped."""
+    from pymilvus import MilvusException
+
+    from servekit.errors import UpstreamUnavailable
+    from services.fusion.store import space_table
+
+    store.create_collection("media")
+    create = store._client.create_collection
+
+    def half_made(table: str, **kwargs: Any) -> None:
+        create(table, **kwargs)
+        raise MilvusException(700, f"no index on collection {table!r}")
+
+    monkeypatch.setattr(store._client, "create_collection", half_made)
+    row = VectorRow("a", "text", "words", _unit(1, 0))
+    with pytest.raises(UpstreamUnavailable) as refused:
+        store.upsert("media", [ItemRecord("a", {}, {})], [row])
+    assert (refused.value.status, refused.value.code) == (503, "store_busy")
+    assert refused.value.headers == {"Retry-After": "1"}
+    assert not store._client.has_collection(space_table("media", "words"))  # the half-made table is gone
+    monkeypatch.setattr(store._client, "create_collection", create)
+    store.upsert("media", [ItemRecord("a", {}, {})], [row])  # the retry succeeds
+    assert store.get("media", ["a"]) and set(store.spaces("media")) == {"words"}
+
