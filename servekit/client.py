@@ -154,8 +154,7 @@ class ServiceClient:
             raise self._unreachable() from None
         except (requests.ConnectionError, urllib3.exceptions.HTTPError):
             raise self._unreachable() from None
-        reported = queue_wait_s(response.headers) if queue is not None else None
-        if queue is not None and reported is not None:
+        if queue is not None and (reported := queue_wait_s(response.headers)) is not None:
             self.queues.observe(queue, reported)
         if response.status_code >= 400:
             raise self._error_from(response)
@@ -171,7 +170,7 @@ class ServiceClient:
             headers.setdefault("Content-Type", "application/json")
         url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         raw = pool.urlopen(method, url, body=data, headers=headers, retries=False, redirect=False,
-                                   timeout=urllib3.Timeout(connect=min(self.connect_timeout_s, budget), read=budget))
+                           timeout=urllib3.Timeout(connect=min(self.connect_timeout_s, budget), read=budget))
         response = requests.Response()
         response.status_code = raw.status
         response.headers = CaseInsensitiveDict(raw.headers)

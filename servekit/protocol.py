@@ -28,30 +28,28 @@ TRUE_VALUES = frozenset({"1", "true", "yes"})
 HeaderLookup = Headers | Mapping[str, str]
 
 
-def deadline_budget_s(headers: HeaderLookup) -> float | None:
-    """Seconds the caller grants (never negative), or None when the header is absent or malformed."""
-    value = headers.get(DEADLINE_HEADER)
+def _millis(headers: HeaderLookup, name: str) -> float | None:
+    """Header ``name`` as a finite number of milliseconds, or None when it is absent or not one."""
+    value = headers.get(name)
     if not value:
         return None
     try:
         millis = float(value)
     except ValueError:
         return None
-    if not math.isfinite(millis):
-        return None
-    return max(0.0, millis / 1000.0)
+    return millis if math.isfinite(millis) else None
+
+
+def deadline_budget_s(headers: HeaderLookup) -> float | None:
+    """Seconds the caller grants (never negative), or None when the header is absent or malformed."""
+    millis = _millis(headers, DEADLINE_HEADER)
+    return None if millis is None else max(0.0, millis / 1000.0)
 
 
 def queue_wait_s(headers: HeaderLookup) -> float | None:
     """Seconds of queued work an answer reports, or None when it reports none (or nonsense)."""
-    value = headers.get(QUEUE_WAIT_HEADER)
-    if not value:
-        return None
-    try:
-        millis = float(value)
-    except ValueError:
-        return None
-    return millis / 1000.0 if math.isfinite(millis) and millis >= 0 else None
+    millis = _millis(headers, QUEUE_WAIT_HEADER)
+    return None if millis is None or millis < 0 else millis / 1000.0
 
 
 def queue_wait_header(wait_s: float) -> dict[str, str]:

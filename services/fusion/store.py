@@ -38,6 +38,8 @@ from services.fusion.indexed import (
     scalar_index_type,
 )
 
+log = logging.getLogger(__name__)
+
 PREFIX = "fusion_"
 SPACE_SEPARATOR = "__s"
 MAX_QUERY = 16_384
@@ -266,8 +268,7 @@ class MilvusStore:
             self._client.create_collection(table, schema=schema, index_params=index, properties={
                 "polyserve.space": space, "polyserve.dim": str(dim)})
         except MilvusException:
-            logging.getLogger(__name__).warning("creating vector table %s failed; dropping what was made", table,
-                                                exc_info=True)
+            log.warning("creating vector table %s failed; dropping what was made", table, exc_info=True)
             if self._client.has_collection(table):
                 self._client.drop_collection(table)
             raise UpstreamUnavailable("the vector store could not create this space's table yet; retry",

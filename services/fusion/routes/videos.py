@@ -71,7 +71,7 @@ def _not_found(name: str, video_id: str) -> NotFound:
 
 
 def _require_possible_id(name: str, video_id: str) -> None:
-    """An id no upload could have given names no video: 404 before it reaches a store filter (found by fuzzing)."""
+    """An id no upload could have given names no video: 404 without a store query."""
     if re.fullmatch(VIDEO_ID, video_id) is None:
         raise _not_found(name, video_id)
 
