@@ -22,9 +22,10 @@ from gateway.limits import install_rate_limits
 from gateway.openapi_doc import bp as openapi_bp
 from gateway.routes import admin, audio, chat, embeddings, fusion, images, models, rerank
 from gateway.settings import GatewaySettings
-from gateway.upstreams import FANOUT_EXECUTOR, UPSTREAM_CLIENTS, build_upstreams
+from gateway.upstreams import EMBED_COALESCER, FANOUT_EXECUTOR, UPSTREAM_CLIENTS, build_upstreams
 from servekit.app import create_service_app
 from servekit.client import ServiceClient
+from servekit.coalescing import Coalescer
 
 BLUEPRINTS = (embeddings.bp, models.bp, images.bp, audio.bp, chat.bp, fusion.bp, rerank.bp, admin.bp, openapi_bp,
               console_bp)
@@ -48,6 +49,9 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     executor = ThreadPoolExecutor(max_workers=settings.threads * 2, thread_name_prefix="fanout")
     FANOUT_EXECUTOR.set(app, executor)
     atexit.register(executor.shutdown, wait=False)
+    if settings.coalesce_flights:
+        EMBED_COALESCER.set(app, Coalescer(max_items=settings.embedding_chunk_size,
+                                           max_flights=settings.coalesce_flights, split=embeddings.split_answer))
     if not settings.auth_disabled:
         install_auth(app, build_authenticator(settings))
     install_rate_limits(app, settings)

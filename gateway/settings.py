@@ -99,6 +99,12 @@ class GatewaySettings(_Base):
     embedding_chunk_size: int = Field(
         64, ge=1, description="Inputs per upstream call; a larger request is split into parallel calls."
     )
+    coalesce_flights: int = Field(
+        1, ge=0, le=64, description="Embedding calls in flight per model and options before further requests of at "
+        "most one chunk wait for one to land and then leave together as one call (each still answered on its own); "
+        "0 sends every request alone. Most of a small request's cost is per call: one shared call saves the hop and "
+        "the encoder's intake, and lets the encoder batch what would have waited in its queue anyway."
+    )
     auth_disabled: bool = Field(False, description="Serve /v1 without API keys (local experiments only).")
     ready_requires: str = Field(
         "text", description="Comma-separated upstreams that must be ready for the gateway's /readyz to say ready."

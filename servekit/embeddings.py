@@ -45,10 +45,12 @@ class TokenCountedVector(NamedTuple):
     tokens: int
 
 
-def split_token_counts(results: Sequence[Any]) -> tuple[list[np.ndarray], int]:
-    """Vectors, and the tokens of those that counted them."""
+def split_token_counts(results: Sequence[Any]) -> tuple[list[np.ndarray], list[int] | None]:
+    """Vectors, and each input's token count (None where the model counts no tokens: images, audio)."""
     vectors = [r.vector if isinstance(r, TokenCountedVector) else r for r in results]
-    return vectors, sum(r.tokens for r in results if isinstance(r, TokenCountedVector))
+    if not any(isinstance(r, TokenCountedVector) for r in results):
+        return vectors, None
+    return vectors, [r.tokens if isinstance(r, TokenCountedVector) else 0 for r in results]
 
 
 def shorten(vector: np.ndarray, dimensions: int | None) -> np.ndarray:
@@ -79,13 +81,19 @@ def embedding_response(
     space: str | None,
     encoding_format: EncodingFormat = "float",
     dimensions: int | None = None,
-    prompt_tokens: int = 0,
+    tokens: Sequence[int] | None = None,
 ) -> dict[str, Any]:
+    """The encoders' answer. Each entry carries its input's ``tokens`` when the model counts them, so that a caller
+    that sent several requests' inputs in one call (the gateway's coalescing) can bill each its own."""
     data = []
     for index, vector in enumerate(vectors):
         vec = shorten(np.asarray(vector, dtype=np.float32), dimensions)
         embedding: Any = vector_to_base64(vec) if encoding_format == "base64" else vec.astype(float).tolist()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
+        entry = {"object": "embedding", "index": index, "embedding": embedding}
+        if tokens is not None:
+            entry["tokens"] = tokens[index]
+        data.append(entry)
+    prompt_tokens = sum(tokens) if tokens is not None else 0
     size = len(shorten(np.asarray(vectors[0], dtype=np.float32), dimensions)) if vectors else 0
     return {
         "object": "list",

@@ -53,7 +53,7 @@ def encoder_blueprint(read_embed: EmbedIntake) -> Blueprint:
         vectors, tokens = split_token_counts(results)
         answer = json_response(embedding_response(vectors, model=name, space=backend.space,
                                                   encoding_format=call.params.encoding_format,
-                                                  dimensions=call.params.dimensions, prompt_tokens=tokens))
+                                                  dimensions=call.params.dimensions, tokens=tokens))
         answer.headers.update(queue_wait_header(pool.expected_wait_s(name, "embed")))  # callers mirror the queue
         return answer
 

@@ -7,25 +7,26 @@ their float32 buffers by orjson (never through lists of Python floats) when it a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.settings import GatewaySettings
-from gateway.upstreams import FANOUT_EXECUTOR, upstream
+from gateway.upstreams import EMBED_COALESCER, FANOUT_EXECUTOR, upstream
 from servekit.app import current_settings
 from servekit.catalog import SERVICE_OF, Modality
 from servekit.client import CallContext
 from servekit.codecs import base64_to_vector
 from servekit.embeddings import MAX_DIMENSIONS
-from servekit.errors import ApiError, InvalidInput
+from servekit.errors import ApiError, InvalidInput, UpstreamUnavailable
 from servekit.fanout import fan_out
 from servekit.fastjson import dumps, json_response, loads
 from servekit.validation import check_item_count, is_blank, parse_json
 
 bp = Blueprint("embeddings", __name__, url_prefix="/v1")
+_JSON = {"Content-Type": "application/json"}
 
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,21 +62,26 @@ def _shift_error(error: ApiError, offset: int) -> ApiError:
     return error
 
 
-def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
+def _embed(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
+    """The encoder's answers for ``items``: one call, shared with concurrent requests for the same model when the
+    gateway coalesces, or one call per chunk of a large request, in parallel."""
     client = upstream(SERVICE_OF[req.modality])
-    executor = FANOUT_EXECUTOR.current()
-    offsets = list(range(0, len(items), chunk))
     queue = req.model or ""  # the model's batcher upstream; mirrored so that a storm is refused here
 
-    def call(offset: int) -> Any:
-        body = {"model": req.model, "input": items[offset:offset + chunk], "encoding_format": "base64",
-                "dimensions": req.dimensions}
-        return lambda ctx: loads(client.request("POST", "/v1/embed", data=dumps(body), context=ctx, queue=queue,
-                                                headers={"Content-Type": "application/json"}).content)
+    def send(inputs: list[str], context: CallContext) -> dict[str, Any]:
+        body = {"model": req.model, "input": inputs, "encoding_format": "base64", "dimensions": req.dimensions}
+        answer: dict[str, Any] = loads(client.request("POST", "/v1/embed", data=dumps(body), context=context,
+                                                      queue=queue, headers=_JSON).content)
+        return answer
 
-    calls = [call(offset) for offset in offsets]
-    # One chunk (the common case) runs on the request's own thread: no hand-off to the fan-out pool and back.
-    results = fan_out(executor, calls) if len(calls) > 1 else [_call_inline(calls[0])]
+    if len(items) <= chunk:  # the common case: on the request's own thread, no hand-off to the fan-out pool
+        coalescer = EMBED_COALESCER.current_or_none()
+        if coalescer is None:
+            return [send(items, CallContext.capture())]
+        return [coalescer.call((req.modality, req.model, req.dimensions), items, send, CallContext.capture())]
+    offsets = list(range(0, len(items), chunk))
+    results = fan_out(FANOUT_EXECUTOR.current(),
+                      [partial(send, items[offset:offset + chunk]) for offset in offsets])
     for offset, result in zip(offsets, results, strict=True):
         if isinstance(result, ApiError):
             raise _shift_error(result, offset)
@@ -84,11 +90,21 @@ def _embed_chunks(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[
     return [r for r in results if isinstance(r, dict)]
 
 
-def _call_inline(call: Callable[[CallContext], Any]) -> Any:
-    try:
-        return call(CallContext.capture())
-    except Exception as exc:  # noqa: BLE001 - handed back like fan_out's results
-        return exc
+def split_answer(answer: dict[str, Any], sizes: list[int]) -> list[dict[str, Any]]:
+    """One coalesced call's answer cut into the answers of the requests that rode it, each with its own usage
+    (the encoders count each input's tokens)."""
+    data = answer.get("data")
+    if not isinstance(data, list) or len(data) != sum(sizes):
+        raise UpstreamUnavailable("the encoder answered a different number of embeddings than it was sent",
+                                  code="bad_upstream_answer")
+    parts: list[dict[str, Any]] = []
+    start = 0
+    for size in sizes:
+        part = data[start:start + size]
+        start += size
+        tokens = sum(int(item.get("tokens", 0)) for item in part)
+        parts.append({**answer, "data": part, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return parts
 
 
 def _render(answers: list[dict[str, Any]], encoding_format: str) -> tuple[list[dict[str, Any]], int]:
@@ -109,7 +125,7 @@ def create_embeddings() -> Response:
     settings = current_settings(GatewaySettings)
     req = parse_json(EmbeddingsRequest)
     items = _inputs(req, settings.max_embedding_inputs)
-    answers = _embed_chunks(req, items, settings.embedding_chunk_size)
+    answers = _embed(req, items, settings.embedding_chunk_size)
     data, tokens = _render(answers, req.encoding_format)
     first = answers[0]
     return json_response({"object": "list", "data": data, "model": first.get("model", req.model),

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from gateway.app import create_app
@@ -62,6 +66,38 @@ def test_an_upstream_error_names_the_index_in_the_whole_request(client: FlaskCli
     assert status == 400
     assert (body["error"]["code"], body["error"]["param"]) == ("input_too_long", "input[6]")
     assert "input[6]" in body["error"]["message"]
+
+
+def embed_calls(text_url: str) -> int:
+    """``POST /v1/embed`` calls the text service has answered so far, by its own metrics."""
+    metrics = requests.get(f"{text_url}/metrics", timeout=5).text
+    return sum(int(float(n)) for n in re.findall(r'http_requests_total\{[^}]*route="/v1/embed"[^}]*\} (\S+)', metrics))
+
+
+def test_concurrent_small_requests_share_upstream_calls_and_each_gets_its_own_vector_and_usage(
+        client: FlaskClient, text_url: str) -> None:
+    texts = [f"sentence {i}: " + "word " * (i % 7) for i in range(24)] + ["x" * 3000]  # the last is refused alone
+    fresh = {**AUTH, "Cache-Control": "no-store"}  # every answer from the model, none from the result cache
+    alone = [post(client, {"model": "all-MiniLM-L6-v2", "input": text}, fresh)[1] for text in texts[:-1]]
+    before = embed_calls(text_url)
+    barrier = threading.Barrier(len(texts))
+
+    def send(text: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        barrier.wait()
+        return post(client, {"model": "all-MiniLM-L6-v2", "input": text}, fresh)
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(send, texts))
+    calls = embed_calls(text_url) - before
+    assert calls < len(texts) // 2, f"{calls} upstream calls for {len(texts)} requests: nothing was coalesced"
+    *good, (bad_status, bad) = answers
+    assert (bad_status, bad["error"]["code"], bad["error"]["param"]) == (400, "input_too_long", "input[0]")
+    assert all(status == 200 and len(body["data"]) == 1 and body["data"][0]["index"] == 0 for status, body in good)
+    for (_, body), reference in zip(good, alone, strict=True):
+        assert body["usage"] == reference["usage"]  # each bills its own input's tokens
+        ours, theirs = np.array(body["data"][0]["embedding"]), np.array(reference["data"][0]["embedding"])
+        assert ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs) >= 0.9999
+    assert len({reference["usage"]["prompt_tokens"] for reference in alone}) == 7
 
 
 @pytest.mark.parametrize(

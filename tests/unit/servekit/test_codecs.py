@@ -55,8 +55,11 @@ def test_dimensions_only_for_truncatable_models() -> None:
 
 
 def test_embedding_response_shape() -> None:
-    body = embedding_response([np.ones(4, dtype=np.float32)], model="m", space="s", encoding_format="float",
-                              prompt_tokens=3)
-    assert body["data"] == [{"object": "embedding", "index": 0, "embedding": [1.0, 1.0, 1.0, 1.0]}]
-    assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    body = embedding_response([np.ones(4, dtype=np.float32)] * 2, model="m", space="s", encoding_format="float",
+                              tokens=[3, 5])
+    assert body["data"] == [{"object": "embedding", "index": i, "embedding": [1.0, 1.0, 1.0, 1.0], "tokens": n}
+                            for i, n in enumerate([3, 5])]
+    assert body["usage"] == {"prompt_tokens": 8, "total_tokens": 8}
+    uncounted = embedding_response([np.ones(4, dtype=np.float32)], model="m", space=None)
+    assert "tokens" not in uncounted["data"][0] and uncounted["usage"]["prompt_tokens"] == 0
     assert (body["dimensions"], body["space"], body["model"]) == (4, "s", "m")
