@@ -100,10 +100,15 @@ class GatewaySettings(_Base):
         64, ge=1, description="Inputs per upstream call; a larger request is split into parallel calls."
     )
     coalesce_flights: int = Field(
-        1, ge=0, le=64, description="Embedding calls in flight per model and options before further requests of at "
-        "most one chunk wait for one to land and then leave together as one call (each still answered on its own); "
-        "0 sends every request alone. Most of a small request's cost is per call: one shared call saves the hop and "
-        "the encoder's intake, and lets the encoder batch what would have waited in its queue anyway."
+        1, ge=0, le=64, description="Embedding calls in flight per model and options before further small "
+        "requests (see `GATEWAY_COALESCE_MAX_INPUTS`) wait for one to land and then leave together as one call (each "
+        "still answered on its own); 0 sends every request alone. Most of a small request's cost is per call: one "
+        "shared call saves the hop and the encoder's intake, and lets the encoder batch what would have waited in "
+        "its queue anyway."
+    )
+    coalesce_max_inputs: int = Field(
+        8, ge=1, description="Largest request (inputs) that is coalesced; larger ones are sent on their own, since "
+        "their per-call cost is small beside their model time and waiting for a shared call would delay them."
     )
     auth_disabled: bool = Field(False, description="Serve /v1 without API keys (local experiments only).")
     ready_requires: str = Field(

@@ -111,6 +111,12 @@ class ServiceClient:
             raise DeadlineExceeded(f"no time left to call the {self.name} service")
         return budget
 
+    def admit(self, queue: str, context: CallContext | None = None) -> None:
+        """Refuse (503 ``overloaded``) a call to ``queue`` that the upstream's last report says would wait past the
+        request's deadline, before the caller spends anything on it (``request`` checks again when it sends)."""
+        context = context or CallContext.capture()
+        self.queues.refuse_if_late(queue, self._budget(None, context), self.name)
+
     def request(
         self,
         method: str,

@@ -62,7 +62,7 @@ def _shift_error(error: ApiError, offset: int) -> ApiError:
     return error
 
 
-def _embed(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[str, Any]]:
+def _embed(req: EmbeddingsRequest, items: list[str], settings: GatewaySettings) -> list[dict[str, Any]]:
     """The encoder's answers for ``items``: one call, shared with concurrent requests for the same model when the
     gateway coalesces, or one call per chunk of a large request, in parallel."""
     client = upstream(SERVICE_OF[req.modality])
@@ -74,11 +74,14 @@ def _embed(req: EmbeddingsRequest, items: list[str], chunk: int) -> list[dict[st
                                                       queue=queue, headers=_JSON).content)
         return answer
 
+    chunk = settings.embedding_chunk_size
     if len(items) <= chunk:  # the common case: on the request's own thread, no hand-off to the fan-out pool
         coalescer = EMBED_COALESCER.current_or_none()
-        if coalescer is None:
-            return [send(items, CallContext.capture())]
-        return [coalescer.call((req.modality, req.model, req.dimensions), items, send, CallContext.capture())]
+        context = CallContext.capture()
+        if coalescer is None or len(items) > settings.coalesce_max_inputs:
+            return [send(items, context)]
+        client.admit(queue, context)  # a storm is refused here, not after a wait in the lane
+        return [coalescer.call((req.modality, req.model, req.dimensions), items, send, context)]
     offsets = list(range(0, len(items), chunk))
     results = fan_out(FANOUT_EXECUTOR.current(),
                       [partial(send, items[offset:offset + chunk]) for offset in offsets])
@@ -125,7 +128,7 @@ def create_embeddings() -> Response:
     settings = current_settings(GatewaySettings)
     req = parse_json(EmbeddingsRequest)
     items = _inputs(req, settings.max_embedding_inputs)
-    answers = _embed(req, items, settings.embedding_chunk_size)
+    answers = _embed(req, items, settings)
     data, tokens = _render(answers, req.encoding_format)
     first = answers[0]
     return json_response({"object": "list", "data": data, "model": first.get("model", req.model),

@@ -63,12 +63,20 @@ def test_gateway_relays_the_refusal_with_retry_after(text_url: str, busy_text: F
     assert response.get_json()["error"]["message"].startswith("model ")  # the encoder's own refusal
 
     # The refusal reported the queue: the next request that could not wait for it is refused by the gateway,
-    # without being sent (its message names the service, not the model); a patient one still goes through.
+    # without being sent (its message names the service, not the model), and at once even while another request
+    # for the model is out, so that it would otherwise wait in the coalescing lane; a patient one still goes through.
+    patient = threading.Thread(target=lambda: outcomes.append(gateway.post(
+        "/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "patient"},
+        headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "60000"}).status_code))
+    outcomes: list[int] = []
+    patient.start()
+    time.sleep(0.05)
+    started = time.monotonic()
     again = gateway.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "too late again"},
                          headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "400"})
+    assert time.monotonic() - started < 0.2
     assert again.status_code == 503 and again.get_json()["error"]["code"] == "overloaded"
     assert again.get_json()["error"]["message"].startswith("the text service is at capacity")
     assert int(again.headers["Retry-After"]) >= 1
-    patient = gateway.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "patient"},
-                           headers={"Authorization": f"Bearer {KEY}", DEADLINE_HEADER: "60000"})
-    assert patient.status_code == 200
+    patient.join()
+    assert outcomes == [200]
