@@ -65,6 +65,26 @@ def test_bf16_matmuls_keep_cosine_to_sentence_transformers(minilm_reference) -> 
     assert cosines(vectors(backend, prepared[:1]), reference[:1]).min() >= 0.9999
 
 
+def test_a_few_short_texts_run_on_one_thread_and_a_large_batch_on_all(torch_backend: SentenceEmbedder,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    seen: list[tuple[int, int]] = []
+    forward = torch_backend.embed_tokens
+
+    def spy(encoded):  # type: ignore[no-untyped-def]
+        seen.append((int(encoded["input_ids"].numel()), torch.get_num_threads()))
+        return forward(encoded)
+
+    monkeypatch.setattr(torch_backend, "embed_tokens", spy)
+    vectors(torch_backend, ["a short one", "and another"])
+    vectors(torch_backend, [f"sentence number {i} is long enough to count" for i in range(16)])
+    (small, small_threads), (large, large_threads) = seen
+    assert small < torch_backend.single_thread_tokens <= large
+    assert (small_threads, large_threads, torch.get_num_threads()) == (1, 2, 2)
+
+
 def test_pad_batch_pads_ids_with_the_pad_id_and_masks_with_zero_on_either_side() -> None:
     items = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1]}, {"input_ids": [8], "attention_mask": [1]}]
     right = pad_batch(items, pad_id=0)

@@ -41,6 +41,23 @@ def test_bf16_matmuls_on_the_cpu_follow_the_setting_and_auto_follows_the_cpu_fla
         assert not torch.is_autocast_enabled("cpu")
 
 
+def test_small_forward_passes_run_on_one_cpu_thread_and_the_count_is_restored_after() -> None:
+    import torch
+
+    from servekit.device import Placement
+
+    configured = torch.get_num_threads()
+    cpu = Placement(device="cpu", dtype_name="float32")
+    with cpu.threads_for(10, single_thread_below=128):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == configured
+    with cpu.threads_for(128, single_thread_below=128), Placement("cuda:0", "float16").threads_for(1, 128):
+        assert torch.get_num_threads() == configured  # large work, or a GPU: left as configured
+    with pytest.raises(RuntimeError), cpu.threads_for(1, 128):
+        raise RuntimeError("a failed pass")
+    assert torch.get_num_threads() == configured
+
+
 def test_asking_for_cuda_without_it_fails_loudly() -> None:
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         resolve_placement("cuda:1")
