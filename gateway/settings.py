@@ -100,7 +100,7 @@ class GatewaySettings(_Base):
         64, ge=1, description="Inputs per upstream call; a larger request is split into parallel calls."
     )
     coalesce_flights: int = Field(
-        1, ge=0, le=64, description="Embedding calls in flight per model and options before further small "
+        1, ge=0, le=64, description="Text embedding calls in flight per model and options before further small "
         "requests (see `GATEWAY_COALESCE_MAX_INPUTS`) wait for one to land and then leave together as one call (each "
         "still answered on its own); 0 sends every request alone. Most of a small request's cost is per call: one "
         "shared call saves the hop and the encoder's intake, and lets the encoder batch what would have waited in "

@@ -78,7 +78,9 @@ def _embed(req: EmbeddingsRequest, items: list[str], settings: GatewaySettings) 
     if len(items) <= chunk:  # the common case: on the request's own thread, no hand-off to the fan-out pool
         coalescer = EMBED_COALESCER.current_or_none()
         context = CallContext.capture()
-        if coalescer is None or len(items) > settings.coalesce_max_inputs:
+        # Only texts are coalesced: an image or a recording costs far more model time than its call, and their
+        # bodies are large enough that several together could pass the encoder's body limit.
+        if coalescer is None or req.modality != "text" or len(items) > settings.coalesce_max_inputs:
             return [send(items, context)]
         client.admit(queue, context)  # a storm is refused here, not after a wait in the lane
         return [coalescer.call((req.modality, req.model, req.dimensions), items, send, context)]
