@@ -64,10 +64,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fuzz-") as folder, fuzz_stack(Path(folder)) as stack:
         result = fuzz(stack.url, stack.key, max_examples=args.max_examples, workers=args.workers,
                       max_time_s=args.max_time, seed=args.seed)
-        print(result.output)
-        print(f"fuzz: {result.cases} cases, exit status {result.returncode}")
+        # flushed at once: the summary must survive whatever happens to this process while the stack stops
+        print(result.output, flush=True)
+        print(f"fuzz: {result.cases} cases, exit status {result.returncode}", flush=True)
         if result.returncode != 0:
-            print(stack.log_tails())
+            print(stack.log_tails(), flush=True)
     return result.returncode
 
 
