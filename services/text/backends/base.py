@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,11 @@ class TextTower(ModelBackend):
         """Where the forward pass runs: float32 unless a subclass opts into the placement's bfloat16 products."""
         return nullcontext()
 
+    @cached_property
+    def single_thread_below(self) -> int:
+        """Padded tokens under which a forward pass runs on one CPU thread: the option, read once."""
+        return int(self.spec.options.get("single_thread_tokens", self.single_thread_tokens))
+
     def embed(self, items: list[Any]) -> list[TokenCountedVector]:
         """Texts, or token lists from ``prepare``, -> (vector, token count) each, in order."""
         import torch
@@ -63,8 +69,7 @@ class TextTower(ModelBackend):
             padded = pad_batch(self.prepare("embed", items), self.tokenizer.pad_token_id or 0,
                                self.tokenizer.padding_side)
             encoded = {key: torch.from_numpy(array).to(self.placement.device) for key, array in padded.items()}
-        below = int(self.spec.options.get("single_thread_tokens", self.single_thread_tokens))
-        threads = self.placement.threads_for(int(encoded["input_ids"].numel()), below)
+        threads = self.placement.threads_for(int(encoded["input_ids"].numel()), self.single_thread_below)
         with self.stage("forward", len(items)), torch.inference_mode(), self.matmuls(), threads:
             vectors = self.embed_tokens(encoded)
         with self.stage("postprocess", len(items)):
